@@ -1,0 +1,236 @@
+//! The bus: a NATS connection with JetStream, and the streams the platform uses, named from a
+//! configurable prefix so tests and tenants don't collide.
+//!
+//! - `<prefix>_JOBS`: work-queue retention, file storage, subjects `<subject prefix>.jobs.>`.
+//! - `<prefix>_EVENTS`: limits retention, subjects `<subject prefix>.events.>`.
+
+use std::time::Duration;
+
+use async_nats::jetstream::{self, stream};
+
+/// Why the bus is unusable.
+#[derive(Debug, thiserror::Error)]
+pub enum BusError {
+    #[error("failed to connect to NATS at {url}: {message}")]
+    Connect { url: String, message: String },
+    #[error("failed to set up stream {stream}: {message}")]
+    Stream { stream: String, message: String },
+}
+
+/// Names of streams and subjects.
+#[derive(Debug, Clone)]
+pub struct Names {
+    pub stream_prefix: String,
+    pub subject_prefix: String,
+}
+
+impl Names {
+    pub fn jobs_stream(&self) -> String {
+        format!("{}_JOBS", self.stream_prefix)
+    }
+    pub fn events_stream(&self) -> String {
+        format!("{}_EVENTS", self.stream_prefix)
+    }
+    /// Subject of a job for `toolkit`.
+    pub fn job_subject(&self, toolkit: &str) -> String {
+        format!("{}.jobs.{toolkit}", self.subject_prefix)
+    }
+    pub fn jobs_wildcard(&self) -> String {
+        format!("{}.jobs.>", self.subject_prefix)
+    }
+    pub fn events_wildcard(&self) -> String {
+        format!("{}.events.>", self.subject_prefix)
+    }
+    /// Where a worker replies to the gateway `gateway_id` about one execution.
+    pub fn result_subject(&self, gateway_id: &str, execution_id: &str) -> String {
+        format!(
+            "{}.results.{gateway_id}.{execution_id}",
+            self.subject_prefix
+        )
+    }
+    /// Every reply for the gateway `gateway_id`.
+    pub fn results_wildcard(&self, gateway_id: &str) -> String {
+        format!("{}.results.{gateway_id}.*", self.subject_prefix)
+    }
+}
+
+/// The job envelope on the job stream: just enough to find the execution in the store.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Job {
+    pub project_id: String,
+    pub execution_id: String,
+}
+
+/// Headers of a job message.
+pub mod headers {
+    /// W3C trace context of the call that made the job.
+    pub const TRACEPARENT: &str = "traceparent";
+    /// JetStream de-duplication: the execution id.
+    pub const MSG_ID: &str = "Nats-Msg-Id";
+}
+
+/// Why a job was not published.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    /// The job stream is at its limit.
+    #[error("the job stream is full")]
+    Full,
+    #[error("failed to publish the job: {0}")]
+    Failed(String),
+}
+
+/// The durable consumer all workers share.
+pub const WORKERS_CONSUMER: &str = "workers";
+
+/// A connected bus.
+#[derive(Clone)]
+pub struct Bus {
+    pub client: async_nats::Client,
+    pub jetstream: jetstream::Context,
+    pub names: Names,
+}
+
+impl Bus {
+    /// Connects to NATS (retrying the first connection for up to `connect_timeout`).
+    pub async fn connect(
+        url: &str,
+        names: Names,
+        connect_timeout: Duration,
+    ) -> Result<Bus, BusError> {
+        let client = async_nats::ConnectOptions::new()
+            .name("switchboard")
+            .connection_timeout(connect_timeout)
+            .retry_on_initial_connect()
+            .connect(url);
+        let client = tokio::time::timeout(connect_timeout, client)
+            .await
+            .map_err(|_| BusError::Connect {
+                url: url.to_owned(),
+                message: "timed out".into(),
+            })?
+            .map_err(|e| BusError::Connect {
+                url: url.to_owned(),
+                message: e.to_string(),
+            })?;
+        let jetstream = jetstream::new(client.clone());
+        Ok(Bus {
+            client,
+            jetstream,
+            names,
+        })
+    }
+
+    /// Creates the job and event streams when missing (idempotent; any replica may call it).
+    /// The job stream holds at most `max_jobs` messages and refuses new ones past that, so a
+    /// full queue is an error at publish time, not a hang.
+    pub async fn ensure_streams(&self, max_jobs: i64) -> Result<(), BusError> {
+        let jobs = stream::Config {
+            name: self.names.jobs_stream(),
+            subjects: vec![self.names.jobs_wildcard()],
+            retention: stream::RetentionPolicy::WorkQueue,
+            storage: stream::StorageType::File,
+            max_messages: max_jobs,
+            discard: stream::DiscardPolicy::New,
+            duplicate_window: Duration::from_secs(120),
+            ..Default::default()
+        };
+        let events = stream::Config {
+            name: self.names.events_stream(),
+            subjects: vec![self.names.events_wildcard()],
+            retention: stream::RetentionPolicy::Limits,
+            storage: stream::StorageType::File,
+            max_age: Duration::from_secs(7 * 24 * 3600),
+            duplicate_window: Duration::from_secs(120),
+            ..Default::default()
+        };
+        for config in [jobs, events] {
+            let name = config.name.clone();
+            self.jetstream
+                .get_or_create_stream(config)
+                .await
+                .map_err(|e| BusError::Stream {
+                    stream: name,
+                    message: e.to_string(),
+                })?;
+        }
+        Ok(())
+    }
+
+    /// Publishes a job for `toolkit` and waits for the stream's acknowledgement. The execution
+    /// id is the message id, so a repeated publish within the duplicate window is dropped.
+    pub async fn publish_job(
+        &self,
+        toolkit: &str,
+        job: &Job,
+        traceparent: &str,
+    ) -> Result<(), PublishError> {
+        let payload = serde_json::to_vec(job).map_err(|e| PublishError::Failed(e.to_string()))?;
+        let mut hdrs = async_nats::HeaderMap::new();
+        hdrs.insert(headers::MSG_ID, job.execution_id.as_str());
+        if !traceparent.is_empty() {
+            hdrs.insert(headers::TRACEPARENT, traceparent);
+        }
+        let ack = self
+            .jetstream
+            .publish_with_headers(self.names.job_subject(toolkit), hdrs, payload.into())
+            .await
+            .map_err(|e| PublishError::Failed(e.to_string()))?;
+        ack.await.map_err(|e| {
+            let text = e.to_string();
+            if text.contains("maximum messages exceeded") || text.contains("10077") {
+                PublishError::Full
+            } else {
+                PublishError::Failed(text)
+            }
+        })?;
+        Ok(())
+    }
+
+    /// The workers' shared durable pull consumer on the job stream (created when missing).
+    pub async fn jobs_consumer(
+        &self,
+        ack_wait: Duration,
+        max_deliver: i64,
+        max_ack_pending: i64,
+    ) -> Result<jetstream::consumer::PullConsumer, BusError> {
+        let stream_name = self.names.jobs_stream();
+        let err = |e: String| BusError::Stream {
+            stream: stream_name.clone(),
+            message: e,
+        };
+        let stream = self
+            .jetstream
+            .get_stream(&stream_name)
+            .await
+            .map_err(|e| err(e.to_string()))?;
+        stream
+            .get_or_create_consumer(
+                WORKERS_CONSUMER,
+                jetstream::consumer::pull::Config {
+                    durable_name: Some(WORKERS_CONSUMER.to_owned()),
+                    ack_policy: jetstream::consumer::AckPolicy::Explicit,
+                    ack_wait,
+                    max_deliver,
+                    max_ack_pending,
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(|e| err(e.to_string()))
+    }
+
+    /// Whether the server answers now (a round trip, bounded by `timeout`).
+    pub async fn ping(&self, timeout: Duration) -> bool {
+        matches!(
+            tokio::time::timeout(timeout, self.client.flush()).await,
+            Ok(Ok(()))
+        ) && self.client.connection_state() == async_nats::connection::State::Connected
+    }
+
+    /// Deletes this prefix's streams (tests only).
+    pub async fn delete_streams(&self) {
+        for name in [self.names.jobs_stream(), self.names.events_stream()] {
+            let _ = self.jetstream.delete_stream(&name).await;
+        }
+    }
+}

@@ -1,0 +1,188 @@
+//! The loaded catalog and its lookups. Everything a request needs is computed once at load,
+//! including the protobuf form of each tool, so listing tools copies and never converts.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use switchboard_proto::v1;
+
+use crate::spec::{AuthScheme, ToolSpec, ToolkitSpec};
+
+/// A toolkit of the catalog.
+#[derive(Debug)]
+pub struct Toolkit {
+    pub slug: String,
+    pub spec: ToolkitSpec,
+    /// Base URL after any configured override.
+    pub base_url: String,
+    /// Its tools, sorted by slug.
+    pub tools: Vec<Arc<Tool>>,
+    /// Tags used by its tools, sorted.
+    pub tags: Vec<String>,
+    pub proto: v1::Toolkit,
+    search_text: String,
+}
+
+impl Toolkit {
+    /// True when the toolkit needs no credential.
+    pub fn is_no_auth(&self) -> bool {
+        self.spec.auth.schemes.first() == Some(&AuthScheme::NoAuth)
+    }
+
+    /// Case-insensitive match of `needle` (already lowercased) against slug, name, description
+    /// and categories.
+    pub fn matches(&self, needle_lower: &str) -> bool {
+        needle_lower.is_empty() || self.search_text.contains(needle_lower)
+    }
+
+    pub(crate) fn new(spec: ToolkitSpec, base_url: String, tools: Vec<Arc<Tool>>) -> Toolkit {
+        let mut tags: Vec<String> = tools.iter().flat_map(|t| t.spec.tags.clone()).collect();
+        tags.sort();
+        tags.dedup();
+        let proto = v1::Toolkit {
+            slug: spec.slug.clone(),
+            name: spec.name.clone(),
+            description: spec.description.clone(),
+            logo: spec.logo.clone(),
+            categories: spec.categories.clone(),
+            auth_schemes: spec
+                .auth
+                .schemes
+                .iter()
+                .map(|s| s.as_str().to_owned())
+                .collect(),
+            is_no_auth: spec.auth.schemes.first() == Some(&AuthScheme::NoAuth),
+            tool_count: u32::try_from(tools.len()).unwrap_or(u32::MAX),
+            base_url: base_url.clone(),
+        };
+        let search_text = format!(
+            "{} {} {} {}",
+            spec.slug,
+            spec.name,
+            spec.description,
+            spec.categories.join(" ")
+        )
+        .to_lowercase();
+        Toolkit {
+            slug: spec.slug.clone(),
+            spec,
+            base_url,
+            tools,
+            tags,
+            proto,
+            search_text,
+        }
+    }
+}
+
+/// A tool of the catalog.
+#[derive(Debug)]
+pub struct Tool {
+    pub slug: String,
+    pub toolkit: String,
+    pub spec: ToolSpec,
+    pub proto: v1::Tool,
+    /// Compiled validator of the input schema.
+    pub input_validator: Arc<jsonschema::Validator>,
+    search_text: String,
+}
+
+impl Tool {
+    pub(crate) fn new(
+        toolkit: &str,
+        spec: ToolSpec,
+        input_validator: jsonschema::Validator,
+    ) -> Tool {
+        let has = |t: &str| spec.tags.iter().any(|x| x == t);
+        let hints = v1::ToolHints {
+            read_only: has("readOnlyHint"),
+            destructive: has("destructiveHint"),
+            idempotent: has("idempotentHint") || has("readOnlyHint"),
+            open_world: has("openWorldHint"),
+        };
+        let proto = v1::Tool {
+            slug: spec.slug.clone(),
+            name: spec.name.clone(),
+            description: spec.description.clone(),
+            toolkit: toolkit.to_owned(),
+            tags: spec.tags.clone(),
+            hints: Some(hints),
+            input_schema: Some(switchboard_proto::json_to_struct(&spec.input_schema)),
+            output_schema: Some(switchboard_proto::json_to_struct(&spec.output_schema)),
+            version: spec.version.clone(),
+            is_meta: false,
+        };
+        let search_text = format!(
+            "{} {} {} {}",
+            spec.slug,
+            spec.name,
+            spec.description,
+            spec.tags.join(" ")
+        )
+        .to_lowercase();
+        Tool {
+            slug: spec.slug.clone(),
+            toolkit: toolkit.to_owned(),
+            spec,
+            proto,
+            input_validator: Arc::new(input_validator),
+            search_text,
+        }
+    }
+
+    /// Whether the tool carries `tag`.
+    pub fn has_tag(&self, tag: &str) -> bool {
+        self.spec.tags.iter().any(|t| t == tag)
+    }
+
+    /// Whether repeating the call is safe (read-only or marked idempotent).
+    pub fn is_idempotent(&self) -> bool {
+        self.proto.hints.as_ref().is_some_and(|h| h.idempotent)
+    }
+
+    /// Case-insensitive match of `needle` (already lowercased) against slug, name, description
+    /// and tags.
+    pub fn matches(&self, needle_lower: &str) -> bool {
+        needle_lower.is_empty() || self.search_text.contains(needle_lower)
+    }
+}
+
+/// The whole catalog.
+#[derive(Debug, Default)]
+pub struct Catalog {
+    toolkits: BTreeMap<String, Arc<Toolkit>>,
+    tools: HashMap<String, Arc<Tool>>,
+}
+
+impl Catalog {
+    pub(crate) fn from_toolkits(toolkits: Vec<Toolkit>) -> Catalog {
+        let mut catalog = Catalog::default();
+        for toolkit in toolkits {
+            for tool in &toolkit.tools {
+                catalog.tools.insert(tool.slug.clone(), Arc::clone(tool));
+            }
+            catalog
+                .toolkits
+                .insert(toolkit.slug.clone(), Arc::new(toolkit));
+        }
+        catalog
+    }
+
+    /// Toolkits sorted by slug.
+    pub fn toolkits(&self) -> impl Iterator<Item = &Arc<Toolkit>> {
+        self.toolkits.values()
+    }
+
+    pub fn toolkit(&self, slug: &str) -> Option<&Arc<Toolkit>> {
+        self.toolkits.get(slug)
+    }
+
+    pub fn tool(&self, slug: &str) -> Option<&Arc<Tool>> {
+        self.tools.get(slug)
+    }
+
+    /// Number of tools in the whole catalog.
+    pub fn tool_count(&self) -> usize {
+        self.tools.len()
+    }
+}

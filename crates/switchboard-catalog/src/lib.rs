@@ -1,0 +1,25 @@
+//! The declarative toolkit catalog: one YAML file per toolkit under `toolkits/`, loaded and
+//! validated at start, then served read-only (an `Arc<Catalog>` shared by every request).
+
+mod catalog;
+mod error;
+mod load;
+pub mod meta;
+pub mod spec;
+
+pub use catalog::{Catalog, Tool, Toolkit};
+pub use error::CatalogError;
+pub use load::LoadOptions;
+
+/// The hint tags a tool may carry (MCP tool annotations).
+pub const HINT_TAGS: [&str; 4] = [
+    "readOnlyHint",
+    "destructiveHint",
+    "idempotentHint",
+    "openWorldHint",
+];
+
+/// Whether `tag` is one of the four hint tags.
+pub fn is_hint_tag(tag: &str) -> bool {
+    HINT_TAGS.contains(&tag)
+}

@@ -1,0 +1,184 @@
+//! The on-disk format of a toolkit file (`toolkits/<slug>.yaml`), as serde types.
+//!
+//! Unknown fields are refused so a typo in a toolkit file stops the service at start instead of
+//! silently changing what a tool does.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// One toolkit file.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ToolkitSpec {
+    /// Lowercase slug, equal to the file name without `.yaml` (e.g. `github`).
+    pub slug: String,
+    pub name: String,
+    pub description: String,
+    #[serde(default)]
+    pub logo: String,
+    #[serde(default)]
+    pub categories: Vec<String>,
+    /// Base URL of the provider's API (overridable per toolkit in config).
+    pub base_url: String,
+    pub auth: AuthSpec,
+    /// Headers sent on every request of this toolkit (e.g. `X-GitHub-Api-Version`).
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// How a 2xx answer signals failure, for providers that do so in the body (Slack).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response: Option<ResponseSpec>,
+    pub tools: Vec<ToolSpec>,
+}
+
+/// A provider that answers 2xx with a failure flag in the body, e.g. Slack's
+/// `{"ok": false, "error": "channel_not_found"}`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResponseSpec {
+    /// Top-level boolean field that is `false` when the call failed (e.g. `ok`).
+    pub ok_field: String,
+    /// Top-level string field carrying the error code when it failed (e.g. `error`).
+    pub error_field: String,
+}
+
+/// How a toolkit authenticates.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthSpec {
+    /// Accepted schemes, the first being the default.
+    pub schemes: Vec<AuthScheme>,
+    /// How a credential is put on a request. Default: `Authorization: Bearer <token>`.
+    #[serde(default)]
+    pub placement: Option<CredentialPlacement>,
+}
+
+/// An authentication scheme.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum AuthScheme {
+    Oauth2,
+    ApiKey,
+    BearerToken,
+    Basic,
+    NoAuth,
+}
+
+impl AuthScheme {
+    /// The wire name, e.g. `OAUTH2`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthScheme::Oauth2 => "OAUTH2",
+            AuthScheme::ApiKey => "API_KEY",
+            AuthScheme::BearerToken => "BEARER_TOKEN",
+            AuthScheme::Basic => "BASIC",
+            AuthScheme::NoAuth => "NO_AUTH",
+        }
+    }
+}
+
+/// Where a credential goes on a request.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CredentialPlacement {
+    /// Header name, e.g. `Authorization`.
+    pub header: String,
+    /// Prefix before the secret, e.g. `"Bearer "`; empty for a bare key.
+    #[serde(default)]
+    pub prefix: String,
+}
+
+/// One tool.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ToolSpec {
+    /// `{TOOLKIT}_{ACTION}`.
+    pub slug: String,
+    pub name: String,
+    /// What it does, for an agent choosing among tools.
+    pub description: String,
+    /// Topic tags (lowercase) and hint tags (`readOnlyHint`, `destructiveHint`,
+    /// `idempotentHint`, `openWorldHint`).
+    #[serde(default)]
+    pub tags: Vec<String>,
+    #[serde(default = "default_version")]
+    pub version: String,
+    /// JSON Schema of the arguments: an object schema.
+    pub input_schema: serde_json::Value,
+    /// JSON Schema of the returned data.
+    pub output_schema: serde_json::Value,
+    /// The one HTTP request this tool makes; exactly one of `http` and `native`.
+    #[serde(default)]
+    pub http: Option<HttpSpec>,
+    /// The name of a native handler, for tools that need code (e.g. `gmail_send_email`).
+    #[serde(default)]
+    pub native: Option<String>,
+}
+
+fn default_version() -> String {
+    "1.0.0".to_owned()
+}
+
+/// An HTTP method.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum HttpMethod {
+    Get,
+    Post,
+    Put,
+    Patch,
+    Delete,
+}
+
+impl HttpMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HttpMethod::Get => "GET",
+            HttpMethod::Post => "POST",
+            HttpMethod::Put => "PUT",
+            HttpMethod::Patch => "PATCH",
+            HttpMethod::Delete => "DELETE",
+        }
+    }
+}
+
+/// The mapping from arguments to one HTTP request.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpSpec {
+    pub method: HttpMethod,
+    /// Path template relative to the base URL; `{name}` is replaced by the (percent-encoded)
+    /// argument `name`, which must be a required property of the input schema.
+    pub path: String,
+    /// Arguments sent as query parameters (when present).
+    #[serde(default)]
+    pub query: Vec<String>,
+    /// Arguments sent as request headers: header name → argument name.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    #[serde(default)]
+    pub body: Option<BodySpec>,
+}
+
+/// The request body.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct BodySpec {
+    pub encoding: BodyEncoding,
+    /// Arguments that become top-level body fields (when present).
+    #[serde(default)]
+    pub params: Vec<String>,
+    /// GraphQL document: the body is `{"query": <this>, "variables": {<params>}}`.
+    #[serde(default)]
+    pub graphql: Option<String>,
+}
+
+/// How the body is encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BodyEncoding {
+    /// `application/json`.
+    Json,
+    /// `application/x-www-form-urlencoded`.
+    Form,
+}

@@ -1,0 +1,899 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! The toolkit files checked against the providers' own published API descriptions in
+//! `shared/provider-specs/`, not against our memory of the APIs.
+//!
+//! For every HTTP tool of GitHub (OpenAPI 3), Slack (OpenAPI 2) and Gmail (Google discovery):
+//! the method and path are an operation of the provider; every argument the tool sends is a
+//! parameter of that operation, in the same place (path, query, body, header); every parameter
+//! the operation requires is required by the tool's input schema and sent by the tool. Each
+//! check collects every mismatch so one failure names every tool and problem at once, and a
+//! test per provider proves the checker does fail on a wrong path, a misspelled parameter and a
+//! missing required one. A missing description file fails the test, never skips it.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::path::Path;
+use std::sync::OnceLock;
+
+use serde_json::Value;
+use switchboard_catalog::spec::{BodyEncoding, ToolSpec, ToolkitSpec};
+
+const TOOLKITS_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../toolkits");
+const PROVIDER_SPECS_DIR: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../../shared/provider-specs"
+);
+
+// ---------------------------------------------------------------------------------------------
+// Loading
+
+fn load_toolkit(slug: &str) -> ToolkitSpec {
+    let path = Path::new(TOOLKITS_DIR).join(format!("{slug}.yaml"));
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|err| panic!("cannot read toolkit file {}: {err}", path.display()));
+    serde_yaml_ng::from_str(&text)
+        .unwrap_or_else(|err| panic!("toolkit file {} does not parse: {err}", path.display()))
+}
+
+/// A provider description, read once per test binary. Missing means failing, not skipping:
+/// CI keeps `shared/` beside the checkout precisely so this check always runs.
+fn provider_doc(cell: &'static OnceLock<Value>, relative: &str) -> &'static Value {
+    cell.get_or_init(|| {
+        let path = Path::new(PROVIDER_SPECS_DIR).join(relative);
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|err| {
+            panic!(
+                "provider description {} is missing ({err}); shared/provider-specs must sit \
+                 beside the checkout for the toolkit check to run",
+                path.display()
+            )
+        });
+        serde_json::from_str(&text).unwrap_or_else(|err| {
+            panic!("provider description {} is not JSON: {err}", path.display())
+        })
+    })
+}
+
+fn github_doc() -> &'static Value {
+    static DOC: OnceLock<Value> = OnceLock::new();
+    provider_doc(&DOC, "github/rest-openapi.json")
+}
+
+fn slack_doc() -> &'static Value {
+    static DOC: OnceLock<Value> = OnceLock::new();
+    provider_doc(&DOC, "slack/web-openapi-v2.json")
+}
+
+fn gmail_doc() -> &'static Value {
+    static DOC: OnceLock<Value> = OnceLock::new();
+    provider_doc(&DOC, "google/gmail.v1.json")
+}
+
+// ---------------------------------------------------------------------------------------------
+// Operations, as the three description formats state them
+
+/// Where an operation takes a parameter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Location {
+    Path,
+    Query,
+    Body,
+    Header,
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Location::Path => "path",
+            Location::Query => "query",
+            Location::Body => "body",
+            Location::Header => "header",
+        })
+    }
+}
+
+/// One provider operation, reduced to what a tool has to agree with. Header parameter names
+/// are kept lowercase (HTTP header names are case-insensitive).
+#[derive(Debug, Default)]
+struct Operation {
+    params: BTreeMap<String, BTreeSet<Location>>,
+    required: BTreeSet<(String, Location)>,
+    /// Media types the operation accepts for its body.
+    body_media_types: BTreeSet<String>,
+}
+
+impl Operation {
+    fn add(&mut self, name: &str, location: Location, required: bool) {
+        let name = if location == Location::Header {
+            name.to_ascii_lowercase()
+        } else {
+            name.to_owned()
+        };
+        self.params
+            .entry(name.clone())
+            .or_default()
+            .insert(location);
+        if required {
+            self.required.insert((name, location));
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Provider {
+    /// OpenAPI 3: `paths[path][method]`, `$ref`s into `components`, JSON `requestBody`.
+    GitHub,
+    /// OpenAPI 2: `paths[path][method]`, parameters `in: query | formData | body | header`.
+    Slack,
+    /// Google discovery: nested `resources…methods`, `httpMethod`, `servicePath` + `path`.
+    Gmail,
+}
+
+impl Provider {
+    fn file(self) -> &'static str {
+        match self {
+            Provider::GitHub => "github/rest-openapi.json",
+            Provider::Slack => "slack/web-openapi-v2.json",
+            Provider::Gmail => "google/gmail.v1.json",
+        }
+    }
+
+    /// Parameters that carry the credential: never a tool argument, never required of one.
+    fn credential_params(self) -> &'static [&'static str] {
+        match self {
+            Provider::Slack => &["token"],
+            Provider::GitHub | Provider::Gmail => &[],
+        }
+    }
+
+    fn operation(self, doc: &Value, method: &str, path: &str) -> Option<Operation> {
+        match self {
+            Provider::GitHub => openapi3_operation(doc, method, path),
+            Provider::Slack => openapi2_operation(doc, method, path),
+            Provider::Gmail => discovery_operation(doc, method, path),
+        }
+    }
+}
+
+/// Follows local `$ref`s (`#/components/parameters/per-page`) until a non-reference value.
+fn resolve<'a>(doc: &'a Value, mut value: &'a Value) -> &'a Value {
+    for _ in 0..32 {
+        match value.get("$ref").and_then(Value::as_str) {
+            Some(reference) => match reference.strip_prefix('#').and_then(|p| doc.pointer(p)) {
+                Some(target) => value = target,
+                None => return value,
+            },
+            None => return value,
+        }
+    }
+    value
+}
+
+/// Top-level property names of a JSON body schema (through `allOf`/`oneOf`/`anyOf`), and its
+/// required ones (top level and `allOf` only: a `oneOf` branch's requirements are conditional).
+fn collect_body_schema(doc: &Value, schema: &Value, body_required: bool, op: &mut Operation) {
+    let schema = resolve(doc, schema);
+    let required: BTreeSet<&str> = schema
+        .get("required")
+        .and_then(Value::as_array)
+        .map(|names| names.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    if let Some(properties) = schema.get("properties").and_then(Value::as_object) {
+        for name in properties.keys() {
+            op.add(
+                name,
+                Location::Body,
+                body_required && required.contains(name.as_str()),
+            );
+        }
+    }
+    for (keyword, inherits_required) in
+        [("allOf", body_required), ("oneOf", false), ("anyOf", false)]
+    {
+        for sub in schema
+            .get(keyword)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            collect_body_schema(doc, sub, inherits_required, op);
+        }
+    }
+}
+
+fn parameter_location(value: &str) -> Option<Location> {
+    match value {
+        "path" => Some(Location::Path),
+        "query" => Some(Location::Query),
+        "header" => Some(Location::Header),
+        "formData" | "body" => Some(Location::Body),
+        _ => None,
+    }
+}
+
+fn path_item_parameters<'a>(item: &'a Value, op: &'a Value) -> impl Iterator<Item = &'a Value> {
+    [item, op]
+        .into_iter()
+        .filter_map(|v| v.get("parameters").and_then(Value::as_array))
+        .flatten()
+}
+
+fn openapi3_operation(doc: &Value, method: &str, path: &str) -> Option<Operation> {
+    let item = doc.get("paths")?.get(path)?;
+    let raw = item.get(method.to_ascii_lowercase())?;
+    let mut op = Operation::default();
+    for param in path_item_parameters(item, raw) {
+        let param = resolve(doc, param);
+        let (Some(name), Some(location)) = (
+            param.get("name").and_then(Value::as_str),
+            param
+                .get("in")
+                .and_then(Value::as_str)
+                .and_then(parameter_location),
+        ) else {
+            continue;
+        };
+        op.add(
+            name,
+            location,
+            param.get("required") == Some(&Value::Bool(true)),
+        );
+    }
+    if let Some(body) = raw.get("requestBody") {
+        let body = resolve(doc, body);
+        let body_required = body.get("required") == Some(&Value::Bool(true));
+        for (media, content) in body
+            .get("content")
+            .and_then(Value::as_object)
+            .into_iter()
+            .flatten()
+        {
+            op.body_media_types.insert(media.clone());
+            if media == "application/json" {
+                if let Some(schema) = content.get("schema") {
+                    collect_body_schema(doc, schema, body_required, &mut op);
+                }
+            }
+        }
+    }
+    Some(op)
+}
+
+fn openapi2_operation(doc: &Value, method: &str, path: &str) -> Option<Operation> {
+    let item = doc.get("paths")?.get(path)?;
+    let raw = item.get(method.to_ascii_lowercase())?;
+    let mut op = Operation::default();
+    for param in path_item_parameters(item, raw) {
+        let param = resolve(doc, param);
+        let (Some(name), Some(kind)) = (
+            param.get("name").and_then(Value::as_str),
+            param.get("in").and_then(Value::as_str),
+        ) else {
+            continue;
+        };
+        let required = param.get("required") == Some(&Value::Bool(true));
+        if kind == "body" {
+            if let Some(schema) = param.get("schema") {
+                collect_body_schema(doc, schema, required, &mut op);
+            }
+        } else if let Some(location) = parameter_location(kind) {
+            op.add(name, location, required);
+        }
+    }
+    let consumes = raw.get("consumes").or_else(|| doc.get("consumes"));
+    for media in consumes.and_then(Value::as_array).into_iter().flatten() {
+        if let Some(media) = media.as_str() {
+            op.body_media_types.insert(media.to_owned());
+        }
+    }
+    Some(op)
+}
+
+/// Discovery paths use `{+name}` for reserved expansion; the tool's template says `{name}`.
+fn normalize_discovery_path(path: &str) -> String {
+    path.replace("{+", "{")
+}
+
+fn discovery_methods<'a>(resource: &'a Value, out: &mut Vec<&'a Value>) {
+    if let Some(methods) = resource.get("methods").and_then(Value::as_object) {
+        out.extend(methods.values());
+    }
+    if let Some(resources) = resource.get("resources").and_then(Value::as_object) {
+        for child in resources.values() {
+            discovery_methods(child, out);
+        }
+    }
+}
+
+fn discovery_operation(doc: &Value, method: &str, path: &str) -> Option<Operation> {
+    let service_path = doc.get("servicePath").and_then(Value::as_str).unwrap_or("");
+    let mut methods = Vec::new();
+    discovery_methods(doc, &mut methods);
+    let raw = methods.into_iter().find(|m| {
+        m.get("httpMethod").and_then(Value::as_str) == Some(method)
+            && ["path", "flatPath"].iter().any(|key| {
+                m.get(*key).and_then(Value::as_str).is_some_and(|p| {
+                    normalize_discovery_path(&format!("/{service_path}{p}")) == path
+                })
+            })
+    })?;
+    let mut op = Operation::default();
+    for (name, param) in raw
+        .get("parameters")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+    {
+        if let Some(location) = param
+            .get("location")
+            .and_then(Value::as_str)
+            .and_then(parameter_location)
+        {
+            op.add(
+                name,
+                location,
+                param.get("required") == Some(&Value::Bool(true)),
+            );
+        }
+    }
+    if let Some(request) = raw.get("request") {
+        op.body_media_types.insert("application/json".to_owned());
+        // `{"$ref": "Message"}` names a schema under `schemas`, not a JSON pointer.
+        let schema = request
+            .get("$ref")
+            .and_then(Value::as_str)
+            .and_then(|name| doc.get("schemas")?.get(name));
+        if let Some(properties) = schema
+            .and_then(|s| s.get("properties"))
+            .and_then(Value::as_object)
+        {
+            for name in properties.keys() {
+                op.add(name, Location::Body, false);
+            }
+        }
+    }
+    Some(op)
+}
+
+// ---------------------------------------------------------------------------------------------
+// The check
+
+/// One disagreement between a tool and its provider's description.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Mismatch {
+    tool: String,
+    problem: String,
+}
+
+impl fmt::Display for Mismatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.tool, self.problem)
+    }
+}
+
+fn path_placeholders(path: &str) -> Vec<String> {
+    path.split('{')
+        .skip(1)
+        .filter_map(|rest| rest.split_once('}').map(|(name, _)| name.to_owned()))
+        .collect()
+}
+
+fn schema_names<'a>(schema: &'a Value, key: &str) -> BTreeSet<&'a str> {
+    match schema.get(key) {
+        Some(Value::Array(names)) => names.iter().filter_map(Value::as_str).collect(),
+        Some(Value::Object(map)) => map.keys().map(String::as_str).collect(),
+        _ => BTreeSet::new(),
+    }
+}
+
+/// Every mismatch of one tool against the provider; tools without `http` have none.
+fn check_tool(provider: Provider, doc: &Value, tool: &ToolSpec) -> Vec<Mismatch> {
+    let Some(http) = &tool.http else {
+        return Vec::new();
+    };
+    let mut problems = Vec::new();
+    let method = http.method.as_str();
+    let Some(op) = provider.operation(doc, method, &http.path) else {
+        problems.push(format!(
+            "{method} {} is not an operation of {}",
+            http.path,
+            provider.file()
+        ));
+        return into_mismatches(tool, problems);
+    };
+
+    // What the tool sends, and where.
+    let mut sent: Vec<(String, Location)> = Vec::new();
+    sent.extend(
+        path_placeholders(&http.path)
+            .into_iter()
+            .map(|n| (n, Location::Path)),
+    );
+    sent.extend(http.query.iter().map(|n| (n.clone(), Location::Query)));
+    if let Some(body) = &http.body {
+        sent.extend(body.params.iter().map(|n| (n.clone(), Location::Body)));
+        if !body.params.is_empty() {
+            let media = match body.encoding {
+                BodyEncoding::Json => "application/json",
+                BodyEncoding::Form => "application/x-www-form-urlencoded",
+            };
+            if !op.body_media_types.contains(media) {
+                problems.push(format!(
+                    "body is sent as {media}, but {method} {} accepts {:?}",
+                    http.path, op.body_media_types
+                ));
+            }
+        }
+    }
+    // Header parameters are named by their header, not by the argument that fills them.
+    sent.extend(
+        http.headers
+            .keys()
+            .map(|h| (h.to_ascii_lowercase(), Location::Header)),
+    );
+
+    let properties = schema_names(&tool.input_schema, "properties");
+    let schema_required = schema_names(&tool.input_schema, "required");
+    for (name, location) in &sent {
+        if provider.credential_params().contains(&name.as_str()) {
+            problems.push(format!(
+                "`{name}` carries the credential and must not be an argument"
+            ));
+            continue;
+        }
+        match op.params.get(name) {
+            None => problems.push(format!(
+                "argument `{name}` ({location}) is not a parameter of {method} {}",
+                http.path
+            )),
+            Some(locations) if !locations.contains(location) => problems.push(format!(
+                "argument `{name}` is sent in {location}, but {method} {} takes it in {}",
+                http.path,
+                locations
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("/")
+            )),
+            Some(_) => {}
+        }
+    }
+    for (arg, _) in sent.iter().filter(|(_, l)| *l != Location::Header) {
+        if !properties.contains(arg.as_str()) {
+            problems.push(format!(
+                "sent argument `{arg}` is not a property of input_schema"
+            ));
+        }
+    }
+    for arg in http.headers.values() {
+        if !properties.contains(arg.as_str()) {
+            problems.push(format!(
+                "header argument `{arg}` is not a property of input_schema"
+            ));
+        }
+    }
+
+    for (name, location) in &op.required {
+        if provider.credential_params().contains(&name.as_str()) {
+            continue;
+        }
+        let sent_there = sent.iter().any(|(n, l)| n == name && l == location);
+        if !sent_there {
+            problems.push(format!(
+                "`{name}` is required by {method} {} in {location}, but the tool does not send it there",
+                http.path
+            ));
+        }
+        // A required header is filled by some argument; its name is the header's.
+        let argument = if *location == Location::Header {
+            http.headers
+                .iter()
+                .find(|(h, _)| h.eq_ignore_ascii_case(name))
+                .map(|(_, arg)| arg.as_str())
+        } else {
+            Some(name.as_str())
+        };
+        if let Some(argument) = argument {
+            if !schema_required.contains(argument) {
+                problems.push(format!(
+                    "`{argument}` is required by {method} {} but not listed in input_schema.required",
+                    http.path
+                ));
+            }
+        }
+    }
+    into_mismatches(tool, problems)
+}
+
+fn into_mismatches(tool: &ToolSpec, problems: Vec<String>) -> Vec<Mismatch> {
+    problems
+        .into_iter()
+        .map(|problem| Mismatch {
+            tool: tool.slug.clone(),
+            problem,
+        })
+        .collect()
+}
+
+fn check_toolkit(provider: Provider, doc: &Value, toolkit: &ToolkitSpec) -> Vec<Mismatch> {
+    toolkit
+        .tools
+        .iter()
+        .flat_map(|tool| check_tool(provider, doc, tool))
+        .collect()
+}
+
+fn assert_no_mismatches(what: &str, mismatches: &[Mismatch]) {
+    assert!(
+        mismatches.is_empty(),
+        "{what}: {} mismatch(es) against the provider description:\n  {}",
+        mismatches.len(),
+        mismatches
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("\n  ")
+    );
+}
+
+/// Checks a toolkit file end to end and that it has at least `min_http_tools` HTTP tools, so an
+/// emptied toolkit cannot pass by having nothing to check.
+fn check_provider_toolkit(slug: &str, provider: Provider, doc: &Value, min_http_tools: usize) {
+    let toolkit = load_toolkit(slug);
+    let http_tools = toolkit.tools.iter().filter(|t| t.http.is_some()).count();
+    assert!(
+        http_tools >= min_http_tools,
+        "{slug}: expected at least {min_http_tools} HTTP tools to check, found {http_tools}"
+    );
+    assert_no_mismatches(slug, &check_toolkit(provider, doc, &toolkit));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Mutations for the negative tests
+
+fn tool_mut<'a>(toolkit: &'a mut ToolkitSpec, slug: &str) -> &'a mut ToolSpec {
+    toolkit
+        .tools
+        .iter_mut()
+        .find(|t| t.slug == slug)
+        .unwrap_or_else(|| panic!("tool {slug} not in the toolkit"))
+}
+
+fn set_path(tool: &mut ToolSpec, path: &str) {
+    tool.http.as_mut().expect("an http tool").path = path.to_owned();
+}
+
+/// Renames an argument everywhere in the tool (query, body, schema), so only the provider
+/// check can notice.
+fn rename_argument(tool: &mut ToolSpec, from: &str, to: &str) {
+    let http = tool.http.as_mut().expect("an http tool");
+    let rename = |names: &mut Vec<String>| {
+        for name in names.iter_mut().filter(|n| *n == from) {
+            *name = to.to_owned();
+        }
+    };
+    rename(&mut http.query);
+    if let Some(body) = http.body.as_mut() {
+        rename(&mut body.params);
+    }
+    let properties = tool
+        .input_schema
+        .get_mut("properties")
+        .and_then(Value::as_object_mut)
+        .expect("input_schema.properties");
+    let property = properties
+        .remove(from)
+        .unwrap_or_else(|| panic!("no property {from} in {}", tool.slug));
+    properties.insert(to.to_owned(), property);
+}
+
+fn unrequire(tool: &mut ToolSpec, name: &str) {
+    let required = tool
+        .input_schema
+        .get_mut("required")
+        .and_then(Value::as_array_mut)
+        .expect("input_schema.required");
+    let before = required.len();
+    required.retain(|v| v.as_str() != Some(name));
+    assert!(
+        required.len() < before,
+        "{name} was not required in {}",
+        tool.slug
+    );
+}
+
+fn assert_reported(mismatches: &[Mismatch], tool: &str, needle: &str) {
+    assert!(
+        mismatches
+            .iter()
+            .any(|m| m.tool == tool && m.problem.contains(needle)),
+        "expected a mismatch for {tool} mentioning {needle:?}; the checker reported:\n  {}",
+        mismatches
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("\n  ")
+    );
+}
+
+/// The JSON Schema keywords the toolkit files use. An unknown one is almost always YAML gone
+/// wrong: in a flow mapping `{type: object, description: Pages, or databases}` the text after
+/// the comma silently becomes a key of its own.
+const SCHEMA_KEYWORDS: [&str; 15] = [
+    "type",
+    "description",
+    "properties",
+    "required",
+    "additionalProperties",
+    "items",
+    "enum",
+    "const",
+    "default",
+    "format",
+    "minimum",
+    "maximum",
+    "maxItems",
+    "oneOf",
+    "anyOf",
+];
+
+fn schema_keyword_problems(schema: &Value, at: &str, problems: &mut Vec<String>) {
+    let Some(map) = schema.as_object() else {
+        problems.push(format!("{at}: a schema must be an object, found {schema}"));
+        return;
+    };
+    for (key, value) in map {
+        if !SCHEMA_KEYWORDS.contains(&key.as_str()) {
+            problems.push(format!(
+                "{at}: unknown schema keyword `{key}` (value {value})"
+            ));
+        }
+    }
+    if let Some(description) = map.get("description") {
+        if !description.is_string() {
+            problems.push(format!("{at}: description must be a string"));
+        }
+    }
+    for (name, sub) in map
+        .get("properties")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+    {
+        schema_keyword_problems(sub, &format!("{at}.{name}"), problems);
+    }
+    if let Some(items) = map.get("items") {
+        schema_keyword_problems(items, &format!("{at}[]"), problems);
+    }
+    for keyword in ["oneOf", "anyOf"] {
+        for sub in map
+            .get(keyword)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            schema_keyword_problems(sub, &format!("{at}.{keyword}"), problems);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tests
+
+#[test]
+fn every_toolkit_file_parses_and_is_consistent() {
+    let mut problems = Vec::new();
+    let mut slugs = BTreeSet::new();
+    let entries = std::fs::read_dir(TOOLKITS_DIR)
+        .unwrap_or_else(|err| panic!("cannot list toolkits dir {TOOLKITS_DIR}: {err}"));
+    for entry in entries {
+        let path = entry.expect("a toolkits dir entry").path();
+        if path.extension().and_then(|e| e.to_str()) != Some("yaml") {
+            continue;
+        }
+        let stem = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or_default()
+            .to_owned();
+        let text = std::fs::read_to_string(&path).expect("a readable toolkit file");
+        let toolkit: ToolkitSpec = match serde_yaml_ng::from_str(&text) {
+            Ok(toolkit) => toolkit,
+            Err(err) => {
+                problems.push(format!("{}: does not parse: {err}", path.display()));
+                continue;
+            }
+        };
+        if toolkit.slug != stem {
+            problems.push(format!("{stem}.yaml: slug is `{}`", toolkit.slug));
+        }
+        let prefix = format!("{}_", toolkit.slug.to_uppercase());
+        for tool in &toolkit.tools {
+            let slug = &tool.slug;
+            if !slug.starts_with(&prefix) || slug.to_uppercase() != *slug {
+                problems.push(format!(
+                    "{slug}: slug must be uppercase and start with {prefix}"
+                ));
+            }
+            if tool.http.is_some() == tool.native.is_some() {
+                problems.push(format!("{slug}: needs exactly one of `http` and `native`"));
+            }
+            let has = |tag: &str| tool.tags.iter().any(|t| t == tag);
+            if has("readOnlyHint") && has("destructiveHint") {
+                problems.push(format!("{slug}: both readOnlyHint and destructiveHint"));
+            }
+            if !has("openWorldHint") {
+                problems.push(format!(
+                    "{slug}: every tool reaches an external service: openWorldHint"
+                ));
+            }
+            if tool.input_schema.get("additionalProperties") != Some(&Value::Bool(false)) {
+                problems.push(format!(
+                    "{slug}: input_schema needs additionalProperties: false"
+                ));
+            }
+            for (name, property) in tool
+                .input_schema
+                .get("properties")
+                .and_then(Value::as_object)
+                .into_iter()
+                .flatten()
+            {
+                if property.get("type").is_none() || property.get("description").is_none() {
+                    problems.push(format!(
+                        "{slug}: argument `{name}` needs a type and a description"
+                    ));
+                }
+            }
+            schema_keyword_problems(
+                &tool.input_schema,
+                &format!("{slug}.input_schema"),
+                &mut problems,
+            );
+            schema_keyword_problems(
+                &tool.output_schema,
+                &format!("{slug}.output_schema"),
+                &mut problems,
+            );
+        }
+        slugs.insert(stem);
+    }
+    for wanted in ["github", "slack", "gmail", "linear", "notion"] {
+        if !slugs.contains(wanted) {
+            problems.push(format!("toolkits/{wanted}.yaml is missing"));
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "toolkit files:\n  {}",
+        problems.join("\n  ")
+    );
+}
+
+#[test]
+fn github_tools_match_the_rest_openapi_description() {
+    check_provider_toolkit("github", Provider::GitHub, github_doc(), 13);
+}
+
+#[test]
+fn slack_tools_match_the_web_api_openapi_description() {
+    check_provider_toolkit("slack", Provider::Slack, slack_doc(), 5);
+}
+
+#[test]
+fn gmail_tools_match_the_discovery_document() {
+    check_provider_toolkit("gmail", Provider::Gmail, gmail_doc(), 3);
+}
+
+#[test]
+fn github_checker_reports_wrong_path_misspelled_parameter_and_missing_required() {
+    let mut toolkit = load_toolkit("github");
+    set_path(
+        tool_mut(&mut toolkit, "GITHUB_GET_ISSUE"),
+        "/repos/{owner}/{repo}/issue/{issue_number}",
+    );
+    rename_argument(
+        tool_mut(&mut toolkit, "GITHUB_LIST_REPOSITORY_ISSUES"),
+        "per_page",
+        "perPage",
+    );
+    unrequire(tool_mut(&mut toolkit, "GITHUB_CREATE_ISSUE"), "title");
+    // PUT vs GET on an existing path is a wrong operation too.
+    tool_mut(&mut toolkit, "GITHUB_GET_REPOSITORY")
+        .http
+        .as_mut()
+        .expect("http")
+        .method = switchboard_catalog::spec::HttpMethod::Put;
+
+    let mismatches = check_toolkit(Provider::GitHub, github_doc(), &toolkit);
+    assert_reported(&mismatches, "GITHUB_GET_ISSUE", "is not an operation");
+    assert_reported(
+        &mismatches,
+        "GITHUB_LIST_REPOSITORY_ISSUES",
+        "`perPage` (query) is not a parameter",
+    );
+    assert_reported(&mismatches, "GITHUB_CREATE_ISSUE", "`title` is required");
+    assert_reported(
+        &mismatches,
+        "GITHUB_GET_REPOSITORY",
+        "PUT /repos/{owner}/{repo} is not an operation",
+    );
+    assert_eq!(
+        mismatches.len(),
+        4,
+        "only the four planted mismatches: {mismatches:#?}"
+    );
+}
+
+#[test]
+fn slack_checker_reports_wrong_path_misspelled_parameter_and_missing_required() {
+    let mut toolkit = load_toolkit("slack");
+    set_path(tool_mut(&mut toolkit, "SLACK_LIST_USERS"), "/users.lists");
+    rename_argument(
+        tool_mut(&mut toolkit, "SLACK_SEND_MESSAGE"),
+        "thread_ts",
+        "threadTs",
+    );
+    unrequire(tool_mut(&mut toolkit, "SLACK_ADD_REACTION"), "timestamp");
+    // A query argument moved into the body is in the wrong place.
+    let history = tool_mut(&mut toolkit, "SLACK_FETCH_CONVERSATION_HISTORY");
+    let http = history.http.as_mut().expect("http");
+    http.query.retain(|q| q != "cursor");
+    http.body = Some(switchboard_catalog::spec::BodySpec {
+        encoding: BodyEncoding::Form,
+        params: vec!["cursor".to_owned()],
+        graphql: None,
+    });
+
+    let mismatches = check_toolkit(Provider::Slack, slack_doc(), &toolkit);
+    assert_reported(
+        &mismatches,
+        "SLACK_LIST_USERS",
+        "GET /users.lists is not an operation",
+    );
+    assert_reported(
+        &mismatches,
+        "SLACK_SEND_MESSAGE",
+        "`threadTs` (body) is not a parameter",
+    );
+    assert_reported(&mismatches, "SLACK_ADD_REACTION", "`timestamp` is required");
+    assert_reported(
+        &mismatches,
+        "SLACK_FETCH_CONVERSATION_HISTORY",
+        "`cursor` is sent in body",
+    );
+}
+
+#[test]
+fn gmail_checker_reports_wrong_path_misspelled_parameter_and_missing_required() {
+    let mut toolkit = load_toolkit("gmail");
+    set_path(
+        tool_mut(&mut toolkit, "GMAIL_LIST_LABELS"),
+        "/gmail/v1/users/{userId}/label",
+    );
+    rename_argument(
+        tool_mut(&mut toolkit, "GMAIL_LIST_MESSAGES"),
+        "maxResults",
+        "max_results",
+    );
+    unrequire(tool_mut(&mut toolkit, "GMAIL_GET_MESSAGE"), "id");
+    // The path without the service path prefix is not the operation either.
+    set_path(
+        tool_mut(&mut toolkit, "GMAIL_GET_MESSAGE"),
+        "/users/{userId}/messages/{id}",
+    );
+
+    let mismatches = check_toolkit(Provider::Gmail, gmail_doc(), &toolkit);
+    assert_reported(&mismatches, "GMAIL_LIST_LABELS", "is not an operation");
+    assert_reported(
+        &mismatches,
+        "GMAIL_LIST_MESSAGES",
+        "`max_results` (query) is not a parameter",
+    );
+    assert_reported(&mismatches, "GMAIL_GET_MESSAGE", "is not an operation");
+
+    // Missing required, on the right path this time.
+    let mut toolkit = load_toolkit("gmail");
+    unrequire(tool_mut(&mut toolkit, "GMAIL_GET_MESSAGE"), "id");
+    let mismatches = check_toolkit(Provider::Gmail, gmail_doc(), &toolkit);
+    assert_reported(&mismatches, "GMAIL_GET_MESSAGE", "`id` is required");
+}

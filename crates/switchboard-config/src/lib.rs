@@ -1,0 +1,599 @@
+//! Layered configuration shared by every service: defaults → file (TOML or YAML) →
+//! `SWITCHBOARD_*` environment (`__` separates levels) → flags → [`Config::validate`].
+//!
+//! Tests pass the environment as a map ([`Sources::env`]) instead of touching the process
+//! environment.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// Why the configuration is unusable.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("failed to load configuration: {0}")]
+    Load(#[from] config::ConfigError),
+    #[error("invalid configuration: {field}: {problem}")]
+    Invalid { field: String, problem: String },
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub gateway: GatewayConfig,
+    pub nats: NatsConfig,
+    pub redis: RedisConfig,
+    pub catalog: CatalogConfig,
+    pub sessions: SessionsConfig,
+    pub telemetry: TelemetryConfig,
+    pub dev: DevConfig,
+    pub crypto: CryptoConfig,
+    pub executions: ExecutionsConfig,
+    pub worker: WorkerConfig,
+    /// Seconds a service may take to finish in-flight work after SIGTERM.
+    pub shutdown_grace_secs: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            gateway: GatewayConfig::default(),
+            nats: NatsConfig::default(),
+            redis: RedisConfig::default(),
+            catalog: CatalogConfig::default(),
+            sessions: SessionsConfig::default(),
+            telemetry: TelemetryConfig::default(),
+            dev: DevConfig::default(),
+            crypto: CryptoConfig::default(),
+            executions: ExecutionsConfig::default(),
+            worker: WorkerConfig::default(),
+            shutdown_grace_secs: 30,
+        }
+    }
+}
+
+/// The gateway's listeners and operator settings.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct GatewayConfig {
+    /// gRPC listen address (port 0 picks a free port).
+    pub grpc_addr: String,
+    /// HTTP listen address: health, MCP, Connect Links, OAuth callback.
+    pub http_addr: String,
+    /// Public base URL of the HTTP side, used in MCP URLs and Connect Links. Default: derived
+    /// from the bound HTTP address.
+    pub public_url: Option<String>,
+    /// Token that guards AdminService. Admin calls are refused while it is unset.
+    pub admin_token: Option<String>,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        GatewayConfig {
+            grpc_addr: "127.0.0.1:50051".into(),
+            http_addr: "127.0.0.1:8080".into(),
+            public_url: None,
+            admin_token: None,
+        }
+    }
+}
+
+/// NATS JetStream.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct NatsConfig {
+    pub url: String,
+    /// Prefix of stream names (`<prefix>_JOBS`, `<prefix>_EVENTS`).
+    pub stream_prefix: String,
+    /// Prefix of subjects (`<prefix>.jobs.<toolkit>`).
+    pub subject_prefix: String,
+}
+
+impl Default for NatsConfig {
+    fn default() -> Self {
+        NatsConfig {
+            url: "nats://127.0.0.1:4222".into(),
+            stream_prefix: "SB".into(),
+            subject_prefix: "sb".into(),
+        }
+    }
+}
+
+/// Redis.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct RedisConfig {
+    pub url: String,
+    /// Prefix of every key (`<prefix>:{prj_…}:…`).
+    pub key_prefix: String,
+}
+
+impl Default for RedisConfig {
+    fn default() -> Self {
+        RedisConfig {
+            url: "redis://127.0.0.1:6379".into(),
+            key_prefix: "sb".into(),
+        }
+    }
+}
+
+/// The toolkit catalog.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct CatalogConfig {
+    /// Directory of toolkit files.
+    pub dir: PathBuf,
+    /// Base URL per toolkit slug, replacing the toolkit file's (e.g. a proxy or a stand-in).
+    pub base_urls: BTreeMap<String, String>,
+}
+
+impl Default for CatalogConfig {
+    fn default() -> Self {
+        CatalogConfig {
+            dir: PathBuf::from("toolkits"),
+            base_urls: BTreeMap::new(),
+        }
+    }
+}
+
+/// Session behaviour.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct SessionsConfig {
+    /// Prefix of meta tool names.
+    pub meta_tool_prefix: String,
+}
+
+impl Default for SessionsConfig {
+    fn default() -> Self {
+        SessionsConfig {
+            meta_tool_prefix: "SWITCHBOARD_".into(),
+        }
+    }
+}
+
+/// Log output and trace export.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct TelemetryConfig {
+    /// `pretty` or `json`.
+    pub log_format: LogFormat,
+    /// An `EnvFilter` directive, e.g. `info,switchboard_gateway=debug`.
+    pub log_filter: String,
+    /// OTLP/gRPC collector that receives traces, an http(s) URL such as
+    /// `http://127.0.0.1:4317` (`https://` uses TLS with the bundled web PKI roots). Unset (the
+    /// default): traces are not exported, but every span still gets real W3C trace and span ids,
+    /// which travel to the workers in the job's `traceparent` header and are stored as the
+    /// execution's `trace_id`.
+    pub otlp_endpoint: Option<String>,
+}
+
+impl Default for TelemetryConfig {
+    fn default() -> Self {
+        TelemetryConfig {
+            log_format: LogFormat::Pretty,
+            log_filter: "info".into(),
+            otlp_endpoint: None,
+        }
+    }
+}
+
+/// Log format.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+/// `switchboard dev`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct DevConfig {
+    /// Where the development project's id and API key are kept across restarts.
+    pub data_dir: PathBuf,
+}
+
+impl Default for DevConfig {
+    fn default() -> Self {
+        DevConfig {
+            data_dir: PathBuf::from(".switchboard"),
+        }
+    }
+}
+
+/// Sealing keys for credentials at rest (AES-256-GCM).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct CryptoConfig {
+    /// Key id → 32 random bytes, base64. Keep old keys while values sealed with them remain.
+    pub keys: BTreeMap<String, String>,
+    /// The key new values are sealed with.
+    pub current_key: String,
+}
+
+/// Tool executions at the gateway.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ExecutionsConfig {
+    /// Sync deadline when the call gives none, in milliseconds.
+    pub default_timeout_ms: u32,
+    /// Largest sync deadline a call may ask for.
+    pub max_timeout_ms: u32,
+    /// Most jobs the job stream holds; past it new calls get RESOURCE_EXHAUSTED.
+    pub max_queued_jobs: i64,
+    /// Largest arguments document, in bytes.
+    pub max_argument_bytes: usize,
+}
+
+impl Default for ExecutionsConfig {
+    fn default() -> Self {
+        ExecutionsConfig {
+            default_timeout_ms: 30_000,
+            max_timeout_ms: 300_000,
+            max_queued_jobs: 100_000,
+            max_argument_bytes: 1 << 20,
+        }
+    }
+}
+
+/// The worker.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct WorkerConfig {
+    /// Jobs one worker runs at once.
+    pub concurrency: usize,
+    /// Seconds before an unacknowledged job is redelivered (in-progress acks extend it).
+    pub ack_wait_secs: u64,
+    /// Deliveries of one job before it is given up.
+    pub max_deliver: i64,
+    /// Timeout of one provider call, in milliseconds.
+    pub provider_timeout_ms: u64,
+    /// Retries of an idempotent tool after 429 or 5xx.
+    pub max_retries: u32,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        WorkerConfig {
+            concurrency: 64,
+            ack_wait_secs: 30,
+            max_deliver: 5,
+            provider_timeout_ms: 30_000,
+            max_retries: 3,
+        }
+    }
+}
+
+/// Where configuration comes from, lowest precedence first.
+#[derive(Debug, Clone, Default)]
+pub struct Sources {
+    /// A TOML or YAML file.
+    pub file: Option<PathBuf>,
+    /// Environment variables; only `SWITCHBOARD_*` ones are read.
+    pub env: HashMap<String, String>,
+    /// Flag overrides as `dotted.key = value`.
+    pub overrides: Vec<(String, String)>,
+}
+
+/// `SWITCHBOARD_*` variables that are not settings: the config file's path, the admin CLI's
+/// token, the local services' directory. Variables starting `SWITCHBOARD_TEST_` are skipped too.
+pub const NON_SETTING_ENV: [&str; 3] = [
+    "SWITCHBOARD_CONFIG",
+    "SWITCHBOARD_ADMIN_TOKEN",
+    "SWITCHBOARD_LOCAL_DIR",
+];
+
+fn is_setting_env(key: &str) -> bool {
+    key.starts_with("SWITCHBOARD_")
+        && !key.starts_with("SWITCHBOARD_TEST_")
+        && !NON_SETTING_ENV.contains(&key)
+}
+
+impl Sources {
+    /// The process environment, and the file named by `SWITCHBOARD_CONFIG` if set.
+    pub fn from_process_env() -> Sources {
+        let env: HashMap<String, String> = std::env::vars().collect();
+        Sources {
+            file: env.get("SWITCHBOARD_CONFIG").map(PathBuf::from),
+            env,
+            ..Sources::default()
+        }
+    }
+}
+
+impl Config {
+    /// Loads and validates the layered configuration.
+    pub fn load(sources: &Sources) -> Result<Config, ConfigError> {
+        let defaults = config::Config::try_from(&Config::default())?;
+        let mut builder = config::Config::builder().add_source(defaults);
+        if let Some(file) = &sources.file {
+            builder = builder.add_source(config::File::from(file.as_path()).required(true));
+        }
+        let env: HashMap<String, String> = sources
+            .env
+            .iter()
+            .filter(|(k, _)| is_setting_env(k))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        builder = builder.add_source(
+            config::Environment::with_prefix("SWITCHBOARD")
+                .prefix_separator("_")
+                .separator("__")
+                .source(Some(env)),
+        );
+        for (key, value) in &sources.overrides {
+            builder = builder.set_override(key.as_str(), value.as_str())?;
+        }
+        let config: Config = builder.build()?.try_deserialize()?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks values no type can express.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |field: &str, problem: &str| ConfigError::Invalid {
+            field: field.into(),
+            problem: problem.into(),
+        };
+        for (field, addr) in [
+            ("gateway.grpc_addr", &self.gateway.grpc_addr),
+            ("gateway.http_addr", &self.gateway.http_addr),
+        ] {
+            if addr.parse::<std::net::SocketAddr>().is_err() {
+                return Err(invalid(field, "must be an ip:port socket address"));
+            }
+        }
+        if let Some(url) = &self.gateway.public_url {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(invalid("gateway.public_url", "must be an http(s) URL"));
+            }
+        }
+        if self
+            .gateway
+            .admin_token
+            .as_ref()
+            .is_some_and(|t| t.len() < 16)
+        {
+            return Err(invalid(
+                "gateway.admin_token",
+                "must be at least 16 characters",
+            ));
+        }
+        if !self.nats.url.starts_with("nats://") && !self.nats.url.starts_with("tls://") {
+            return Err(invalid("nats.url", "must be a nats:// or tls:// URL"));
+        }
+        if self.nats.stream_prefix.is_empty()
+            || !self
+                .nats
+                .stream_prefix
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
+            return Err(invalid(
+                "nats.stream_prefix",
+                "must be letters, digits, '_' or '-'",
+            ));
+        }
+        if self.nats.subject_prefix.is_empty()
+            || self
+                .nats
+                .subject_prefix
+                .chars()
+                .any(|c| c.is_whitespace() || c == '*' || c == '>')
+        {
+            return Err(invalid(
+                "nats.subject_prefix",
+                "must be a non-empty subject token without spaces or wildcards",
+            ));
+        }
+        if !self.redis.url.starts_with("redis://")
+            && !self.redis.url.starts_with("rediss://")
+            && !self.redis.url.starts_with("unix://")
+        {
+            return Err(invalid(
+                "redis.url",
+                "must be a redis://, rediss:// or unix:// URL",
+            ));
+        }
+        if self.redis.key_prefix.is_empty() || self.redis.key_prefix.contains(['{', '}', ' ']) {
+            return Err(invalid(
+                "redis.key_prefix",
+                "must be non-empty, without braces or spaces",
+            ));
+        }
+        if let Some(url) = &self.telemetry.otlp_endpoint {
+            let rest = url
+                .strip_prefix("http://")
+                .or_else(|| url.strip_prefix("https://"));
+            if rest.is_none_or(|host| host.is_empty() || host.starts_with('/')) {
+                return Err(invalid(
+                    "telemetry.otlp_endpoint",
+                    "must be an http(s) URL with a host, e.g. http://127.0.0.1:4317",
+                ));
+            }
+        }
+        for (slug, url) in &self.catalog.base_urls {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(invalid(
+                    &format!("catalog.base_urls.{slug}"),
+                    "must be an http(s) URL",
+                ));
+            }
+        }
+        if !self.crypto.current_key.is_empty()
+            && !self.crypto.keys.contains_key(&self.crypto.current_key)
+        {
+            return Err(invalid("crypto.current_key", "names no key in crypto.keys"));
+        }
+        if self.executions.default_timeout_ms == 0
+            || self.executions.default_timeout_ms > self.executions.max_timeout_ms
+        {
+            return Err(invalid(
+                "executions.default_timeout_ms",
+                "must be between 1 and executions.max_timeout_ms",
+            ));
+        }
+        if self.executions.max_queued_jobs < 1 {
+            return Err(invalid("executions.max_queued_jobs", "must be at least 1"));
+        }
+        if self.worker.concurrency == 0 {
+            return Err(invalid("worker.concurrency", "must be at least 1"));
+        }
+        if self.worker.ack_wait_secs == 0 || self.worker.max_deliver < 1 {
+            return Err(invalid(
+                "worker.ack_wait_secs",
+                "ack_wait_secs and max_deliver must be at least 1",
+            ));
+        }
+        let prefix = &self.sessions.meta_tool_prefix;
+        if prefix.is_empty()
+            || !prefix
+                .chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+        {
+            return Err(invalid(
+                "sessions.meta_tool_prefix",
+                "must be uppercase letters, digits and underscores",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The effective configuration as YAML, secrets redacted (`--dump-config`).
+    pub fn dump(&self) -> String {
+        let mut shown = self.clone();
+        if shown.gateway.admin_token.is_some() {
+            shown.gateway.admin_token = Some("<redacted>".into());
+        }
+        for key in shown.crypto.keys.values_mut() {
+            *key = "<redacted>".into();
+        }
+        serde_yaml_ng::to_string(&shown).unwrap_or_else(|e| format!("# cannot render: {e}\n"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Sources {
+        Sources {
+            env: pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            ..Sources::default()
+        }
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        assert_eq!(
+            Config::load(&Sources::default()).unwrap(),
+            Config::default()
+        );
+    }
+
+    #[test]
+    fn environment_overrides_nested_fields_and_maps() {
+        let config = Config::load(&env(&[
+            ("SWITCHBOARD_GATEWAY__GRPC_ADDR", "127.0.0.1:7000"),
+            ("SWITCHBOARD_REDIS__KEY_PREFIX", "t1"),
+            (
+                "SWITCHBOARD_CATALOG__BASE_URLS__GITHUB",
+                "http://127.0.0.1:9",
+            ),
+            ("OTHER_VAR", "ignored"),
+        ]))
+        .unwrap();
+        assert_eq!(config.gateway.grpc_addr, "127.0.0.1:7000");
+        assert_eq!(config.redis.key_prefix, "t1");
+        assert_eq!(
+            config.catalog.base_urls.get("github").map(String::as_str),
+            Some("http://127.0.0.1:9")
+        );
+    }
+
+    #[test]
+    fn variables_that_are_not_settings_are_ignored() {
+        let config = Config::load(&env(&[
+            ("SWITCHBOARD_CONFIG", "/nonexistent.toml"),
+            ("SWITCHBOARD_ADMIN_TOKEN", "x"),
+            ("SWITCHBOARD_TEST_REDIS_URL", "redis://elsewhere"),
+        ]))
+        .unwrap();
+        assert_eq!(config, Config::default());
+        let err = Config::load(&env(&[("SWITCHBOARD_NO_SUCH_SETTING", "1")])).unwrap_err();
+        assert!(err.to_string().contains("no_such_setting"), "{err}");
+    }
+
+    #[test]
+    fn file_then_env_then_flags() {
+        let dir = std::env::temp_dir().join(format!("sbcfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("c.toml");
+        std::fs::write(
+            &file,
+            "[gateway]\ngrpc_addr = \"127.0.0.1:1\"\nhttp_addr = \"127.0.0.1:2\"\n",
+        )
+        .unwrap();
+        let mut sources = env(&[("SWITCHBOARD_GATEWAY__HTTP_ADDR", "127.0.0.1:3")]);
+        sources.file = Some(file);
+        sources.overrides = vec![("telemetry.log_format".into(), "json".into())];
+        let config = Config::load(&sources).unwrap();
+        assert_eq!(config.gateway.grpc_addr, "127.0.0.1:1");
+        assert_eq!(config.gateway.http_addr, "127.0.0.1:3");
+        assert_eq!(config.telemetry.log_format, LogFormat::Json);
+    }
+
+    #[test]
+    fn invalid_values_name_the_field() {
+        let err = Config::load(&env(&[("SWITCHBOARD_GATEWAY__GRPC_ADDR", "nope")])).unwrap_err();
+        assert!(err.to_string().contains("gateway.grpc_addr"), "{err}");
+        let err = Config::load(&env(&[("SWITCHBOARD_GATEWAY__ADMIN_TOKEN", "short")])).unwrap_err();
+        assert!(err.to_string().contains("gateway.admin_token"), "{err}");
+    }
+
+    #[test]
+    fn otlp_endpoint_is_optional_and_must_be_an_http_url() {
+        assert_eq!(Config::default().telemetry.otlp_endpoint, None);
+        let config = Config::load(&env(&[(
+            "SWITCHBOARD_TELEMETRY__OTLP_ENDPOINT",
+            "http://127.0.0.1:4317",
+        )]))
+        .unwrap();
+        assert_eq!(
+            config.telemetry.otlp_endpoint.as_deref(),
+            Some("http://127.0.0.1:4317")
+        );
+        for bad in [
+            "127.0.0.1:4317",
+            "grpc://collector:4317",
+            "http://",
+            "https:///x",
+        ] {
+            let err =
+                Config::load(&env(&[("SWITCHBOARD_TELEMETRY__OTLP_ENDPOINT", bad)])).unwrap_err();
+            assert!(
+                err.to_string().contains("telemetry.otlp_endpoint"),
+                "{bad}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn dump_redacts_the_admin_token() {
+        let config = Config::load(&env(&[(
+            "SWITCHBOARD_GATEWAY__ADMIN_TOKEN",
+            "a-very-secret-token",
+        )]))
+        .unwrap();
+        let dump = config.dump();
+        assert!(!dump.contains("a-very-secret-token"));
+        assert!(dump.contains("<redacted>"));
+    }
+}

@@ -1,0 +1,222 @@
+//! Which connected account a tool runs with. The rules of DESIGN.md: an account of the
+//! session's own user, of the tool's toolkit, ACTIVE, inside the session's pinned accounts if it
+//! pins any; chosen by id or alias, else the default one; with several candidates and
+//! `require_explicit_selection`, an error listing the choices. The model never picks the user.
+
+use switchboard_proto::v1::{ConnectedAccount, SessionConfig};
+
+use crate::error::{Error, Result};
+
+/// Account statuses.
+pub const ACTIVE: &str = "ACTIVE";
+pub const DISABLED: &str = "DISABLED";
+
+/// The accounts of `toolkit` a session may use, oldest first: the user's accounts of that
+/// toolkit, narrowed to the session's pins and auth config when it sets them. Any status.
+pub fn candidates<'a>(
+    config: &SessionConfig,
+    user_accounts: &'a [ConnectedAccount],
+    toolkit: &str,
+) -> Vec<&'a ConnectedAccount> {
+    let pins = config.connected_accounts.get(toolkit);
+    let auth_config = config.auth_configs.get(toolkit);
+    user_accounts
+        .iter()
+        .filter(|a| a.toolkit == toolkit)
+        .filter(|a| pins.is_none_or(|p| p.ids.contains(&a.id)))
+        .filter(|a| auth_config.is_none_or(|ac| &a.auth_config_id == ac))
+        .collect()
+}
+
+/// The default account of a toolkit for a session: the first pinned one that is ACTIVE, else
+/// the oldest ACTIVE one.
+pub fn default_account<'a>(
+    config: &SessionConfig,
+    user_accounts: &'a [ConnectedAccount],
+    toolkit: &str,
+) -> Option<&'a ConnectedAccount> {
+    let active: Vec<&ConnectedAccount> = candidates(config, user_accounts, toolkit)
+        .into_iter()
+        .filter(|a| a.status == ACTIVE)
+        .collect();
+    if let Some(pins) = config.connected_accounts.get(toolkit) {
+        return pins
+            .ids
+            .iter()
+            .find_map(|id| active.iter().copied().find(|a| &a.id == id));
+    }
+    active.first().copied()
+}
+
+fn describe(a: &ConnectedAccount) -> String {
+    if a.alias.is_empty() {
+        a.id.clone()
+    } else {
+        format!("{} ({})", a.id, a.alias)
+    }
+}
+
+/// Chooses the account for a call of a `toolkit` tool; `requested` is an id or alias, or empty.
+pub fn select<'a>(
+    config: &SessionConfig,
+    user_accounts: &'a [ConnectedAccount],
+    toolkit: &str,
+    requested: &str,
+) -> Result<&'a ConnectedAccount> {
+    let candidates = candidates(config, user_accounts, toolkit);
+    if !requested.is_empty() {
+        let found = candidates
+            .iter()
+            .copied()
+            .find(|a| a.id == requested || (!a.alias.is_empty() && a.alias == requested));
+        let Some(account) = found else {
+            // Another user's account, another project's, another toolkit's, or outside the
+            // session's pins: for this call it does not exist.
+            return Err(Error::not_found(
+                "ACCOUNT_NOT_FOUND",
+                format!("no {toolkit} account {requested:?} is available in this session"),
+            ));
+        };
+        if account.status != ACTIVE {
+            return Err(Error::FailedPrecondition {
+                reason: "ACCOUNT_NOT_ACTIVE",
+                message: format!(
+                    "{toolkit} account {} is {}",
+                    describe(account),
+                    account.status
+                ),
+            });
+        }
+        return Ok(account);
+    }
+    let active: Vec<&ConnectedAccount> = candidates
+        .iter()
+        .copied()
+        .filter(|a| a.status == ACTIVE)
+        .collect();
+    let explicit = config
+        .multi_account
+        .as_ref()
+        .is_some_and(|m| m.enable && m.require_explicit_selection);
+    if explicit && active.len() > 1 {
+        let choices: Vec<String> = active.iter().map(|a| describe(a)).collect();
+        return Err(Error::FailedPrecondition {
+            reason: "ACCOUNT_SELECTION_REQUIRED",
+            message: format!(
+                "this session requires choosing a {toolkit} account: one of {}",
+                choices.join(", ")
+            ),
+        });
+    }
+    if let Some(account) = default_account(config, user_accounts, toolkit) {
+        return Ok(account);
+    }
+    match candidates.first() {
+        Some(inactive) => Err(Error::FailedPrecondition {
+            reason: "ACCOUNT_NOT_ACTIVE",
+            message: format!("the {toolkit} account {} is {}; enable or reconnect it", describe(inactive), inactive.status),
+        }),
+        None => Err(Error::FailedPrecondition {
+            reason: "NO_CONNECTED_ACCOUNT",
+            message: format!("the user has no connected {toolkit} account in this session; connect {toolkit} first"),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use switchboard_proto::v1::{AccountList, MultiAccount};
+
+    fn account(id: &str, alias: &str, status: &str) -> ConnectedAccount {
+        ConnectedAccount {
+            id: id.into(),
+            alias: alias.into(),
+            toolkit: "github".into(),
+            status: status.into(),
+            auth_config_id: "ac_1".into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn selection_by_id_alias_default_and_pins() {
+        let accounts = vec![
+            account("ca_1", "work", ACTIVE),
+            account("ca_2", "personal", ACTIVE),
+            account("ca_3", "old", DISABLED),
+        ];
+        let config = SessionConfig::default();
+        assert_eq!(select(&config, &accounts, "github", "").unwrap().id, "ca_1");
+        assert_eq!(
+            select(&config, &accounts, "github", "personal").unwrap().id,
+            "ca_2"
+        );
+        assert_eq!(
+            select(&config, &accounts, "github", "ca_2").unwrap().id,
+            "ca_2"
+        );
+        assert_eq!(
+            select(&config, &accounts, "github", "old")
+                .unwrap_err()
+                .reason(),
+            "ACCOUNT_NOT_ACTIVE"
+        );
+        assert_eq!(
+            select(&config, &accounts, "github", "ca_9")
+                .unwrap_err()
+                .reason(),
+            "ACCOUNT_NOT_FOUND"
+        );
+        assert_eq!(
+            select(&config, &accounts, "slack", "")
+                .unwrap_err()
+                .reason(),
+            "NO_CONNECTED_ACCOUNT"
+        );
+
+        let pinned = SessionConfig {
+            connected_accounts: [(
+                "github".to_string(),
+                AccountList {
+                    ids: vec!["ca_2".into()],
+                },
+            )]
+            .into(),
+            ..Default::default()
+        };
+        assert_eq!(select(&pinned, &accounts, "github", "").unwrap().id, "ca_2");
+        assert_eq!(
+            select(&pinned, &accounts, "github", "work")
+                .unwrap_err()
+                .reason(),
+            "ACCOUNT_NOT_FOUND"
+        );
+    }
+
+    #[test]
+    fn explicit_selection_lists_the_choices() {
+        let accounts = vec![
+            account("ca_1", "work", ACTIVE),
+            account("ca_2", "personal", ACTIVE),
+        ];
+        let config = SessionConfig {
+            multi_account: Some(MultiAccount {
+                enable: true,
+                max_accounts_per_toolkit: Some(5),
+                require_explicit_selection: true,
+            }),
+            ..Default::default()
+        };
+        let err = select(&config, &accounts, "github", "").unwrap_err();
+        assert_eq!(err.reason(), "ACCOUNT_SELECTION_REQUIRED");
+        assert!(
+            err.to_string().contains("ca_1 (work)") && err.to_string().contains("ca_2 (personal)")
+        );
+        assert_eq!(
+            select(&config, &accounts, "github", "work").unwrap().id,
+            "ca_1"
+        );
+    }
+}

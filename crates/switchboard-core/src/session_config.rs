@@ -1,0 +1,417 @@
+//! Validation and normalisation of a session's user id and config against the catalog. A config
+//! that passes is stored as returned here (defaults filled in, duplicates dropped); one that
+//! fails names the field and stores nothing.
+
+use std::collections::HashSet;
+
+use switchboard_catalog::{is_hint_tag, Catalog, HINT_TAGS};
+use switchboard_proto::v1::{self, SessionConfig};
+
+use crate::error::{Error, Result};
+use crate::ids::is_ref_id;
+use crate::scope::{Scope, PRELOAD_ALL_CAP};
+
+/// Longest user id, in bytes.
+pub const MAX_USER_ID_BYTES: usize = 256;
+/// Default and bounds of `multi_account.max_accounts_per_toolkit`.
+pub const DEFAULT_MAX_ACCOUNTS: u32 = 5;
+pub const MAX_ACCOUNTS_RANGE: std::ops::RangeInclusive<u32> = 2..=10;
+/// Default and bounds of `workbench.auto_offload_threshold`.
+pub const DEFAULT_OFFLOAD_THRESHOLD: u32 = 20_000;
+pub const OFFLOAD_RANGE: std::ops::RangeInclusive<u32> = 1_000..=1_000_000;
+
+/// Checks a user id: 1–256 bytes, no control characters.
+pub fn validate_user_id(user_id: &str, field: &str) -> Result<()> {
+    if user_id.is_empty() {
+        return Err(Error::invalid("INVALID_USER_ID", field, "is required"));
+    }
+    if user_id.len() > MAX_USER_ID_BYTES {
+        return Err(Error::invalid(
+            "INVALID_USER_ID",
+            field,
+            format!(
+                "is {} bytes; at most {MAX_USER_ID_BYTES} are allowed",
+                user_id.len()
+            ),
+        ));
+    }
+    if user_id.chars().any(char::is_control) {
+        return Err(Error::invalid(
+            "INVALID_USER_ID",
+            field,
+            "must not contain control characters",
+        ));
+    }
+    Ok(())
+}
+
+/// Validates `config` against `catalog` and returns it normalised, with warnings.
+pub fn normalize(
+    config: &SessionConfig,
+    catalog: &Catalog,
+) -> Result<(SessionConfig, Vec<v1::Warning>)> {
+    let mut out = config.clone();
+    let mut warnings = Vec::new();
+
+    if let Some(filter) = &mut out.toolkits {
+        match (&mut filter.enable, &mut filter.disable) {
+            (Some(_), Some(_)) => {
+                return Err(Error::invalid(
+                    "CONFLICTING_FILTER",
+                    "config.toolkits",
+                    "enable and disable cannot be given together",
+                ))
+            }
+            (None, None) => {
+                return Err(Error::invalid(
+                    "MISSING_FILTER",
+                    "config.toolkits",
+                    "give enable (only these toolkits) or disable (all but these)",
+                ))
+            }
+            (Some(list), None) => {
+                check_toolkits(&mut list.slugs, "config.toolkits.enable", catalog)?
+            }
+            (None, Some(list)) => {
+                check_toolkits(&mut list.slugs, "config.toolkits.disable", catalog)?
+            }
+        }
+    }
+
+    for (toolkit_slug, filter) in out.tools.iter_mut() {
+        let field = format!("config.tools.{toolkit_slug}");
+        let toolkit = catalog.toolkit(toolkit_slug).ok_or_else(|| {
+            Error::invalid(
+                "UNKNOWN_TOOLKIT",
+                &field,
+                format!("unknown toolkit {toolkit_slug:?}"),
+            )
+        })?;
+        let given = [
+            filter.enable.is_some(),
+            filter.disable.is_some(),
+            filter.tags.is_some(),
+        ]
+        .iter()
+        .filter(|x| **x)
+        .count();
+        if given != 1 {
+            return Err(Error::invalid(
+                "CONFLICTING_FILTER",
+                &field,
+                "give exactly one of enable, disable or tags",
+            ));
+        }
+        for (kind, list) in [
+            ("enable", &mut filter.enable),
+            ("disable", &mut filter.disable),
+        ] {
+            if let Some(list) = list {
+                dedup(&mut list.slugs);
+                for (i, slug) in list.slugs.iter().enumerate() {
+                    match catalog.tool(slug) {
+                        Some(tool) if tool.toolkit == *toolkit_slug => {}
+                        Some(_) => {
+                            return Err(Error::invalid(
+                                "UNKNOWN_TOOL",
+                                format!("{field}.{kind}[{i}]"),
+                                format!("tool {slug:?} is not a tool of toolkit {toolkit_slug:?}"),
+                            ))
+                        }
+                        None => {
+                            return Err(Error::invalid(
+                                "UNKNOWN_TOOL",
+                                format!("{field}.{kind}[{i}]"),
+                                format!("unknown tool {slug:?}"),
+                            ))
+                        }
+                    }
+                }
+            }
+        }
+        if let Some(tags) = &mut filter.tags {
+            dedup(&mut tags.slugs);
+            for (i, tag) in tags.slugs.iter().enumerate() {
+                if !toolkit.tags.iter().any(|t| t == tag) {
+                    return Err(Error::invalid(
+                        "UNKNOWN_TAG",
+                        format!("{field}.tags[{i}]"),
+                        format!(
+                            "no tool of {toolkit_slug:?} carries tag {tag:?} (its tags: {})",
+                            toolkit.tags.join(", ")
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+
+    if let Some(tags) = &mut out.tags {
+        dedup(&mut tags.enable);
+        dedup(&mut tags.disable);
+        for (kind, list) in [("enable", &tags.enable), ("disable", &tags.disable)] {
+            for (i, tag) in list.iter().enumerate() {
+                if !is_hint_tag(tag) {
+                    return Err(Error::invalid(
+                        "UNKNOWN_TAG",
+                        format!("config.tags.{kind}[{i}]"),
+                        format!(
+                            "{tag:?} is not a hint tag (one of: {})",
+                            HINT_TAGS.join(", ")
+                        ),
+                    ));
+                }
+            }
+        }
+        if let Some(tag) = tags.enable.iter().find(|t| tags.disable.contains(t)) {
+            return Err(Error::invalid(
+                "CONFLICTING_FILTER",
+                "config.tags",
+                format!("tag {tag:?} is both enabled and disabled"),
+            ));
+        }
+    }
+
+    for (toolkit, ac) in &out.auth_configs {
+        let field = format!("config.auth_configs.{toolkit}");
+        if catalog.toolkit(toolkit).is_none() {
+            return Err(Error::invalid(
+                "UNKNOWN_TOOLKIT",
+                field,
+                format!("unknown toolkit {toolkit:?}"),
+            ));
+        }
+        if !is_ref_id("ac", ac) {
+            return Err(Error::invalid(
+                "INVALID_ID",
+                field,
+                format!("{ac:?} is not an auth config id (ac_…)"),
+            ));
+        }
+    }
+
+    if let Some(mc) = &mut out.manage_connections {
+        mc.enable.get_or_insert(true);
+        mc.enable_connection_removal.get_or_insert(true);
+        mc.enable_wait_for_connections.get_or_insert(false);
+        if !mc.callback_url.is_empty() && !is_http_url(&mc.callback_url) {
+            return Err(Error::invalid(
+                "INVALID_URL",
+                "config.manage_connections.callback_url",
+                "must be an absolute http(s) URL",
+            ));
+        }
+    }
+
+    if let Some(ma) = &mut out.multi_account {
+        let max = *ma
+            .max_accounts_per_toolkit
+            .get_or_insert(DEFAULT_MAX_ACCOUNTS);
+        if !MAX_ACCOUNTS_RANGE.contains(&max) {
+            return Err(Error::invalid(
+                "OUT_OF_RANGE",
+                "config.multi_account.max_accounts_per_toolkit",
+                format!(
+                    "{max} is out of range {}–{}",
+                    MAX_ACCOUNTS_RANGE.start(),
+                    MAX_ACCOUNTS_RANGE.end()
+                ),
+            ));
+        }
+    }
+    let max_accounts = match &out.multi_account {
+        Some(ma) if ma.enable => {
+            ma.max_accounts_per_toolkit.unwrap_or(DEFAULT_MAX_ACCOUNTS) as usize
+        }
+        _ => 1,
+    };
+
+    for (toolkit, accounts) in out.connected_accounts.iter_mut() {
+        let field = format!("config.connected_accounts.{toolkit}");
+        if catalog.toolkit(toolkit).is_none() {
+            return Err(Error::invalid(
+                "UNKNOWN_TOOLKIT",
+                field,
+                format!("unknown toolkit {toolkit:?}"),
+            ));
+        }
+        dedup(&mut accounts.ids);
+        if accounts.ids.is_empty() {
+            return Err(Error::invalid(
+                "OUT_OF_RANGE",
+                field,
+                "must name at least one connected account",
+            ));
+        }
+        if accounts.ids.len() > max_accounts {
+            let why = if max_accounts == 1 {
+                "at most 1 account per toolkit unless multi_account is enabled".to_owned()
+            } else {
+                format!("at most {max_accounts} accounts per toolkit (multi_account.max_accounts_per_toolkit)")
+            };
+            return Err(Error::invalid(
+                "OUT_OF_RANGE",
+                field,
+                format!("{} accounts given; {why}", accounts.ids.len()),
+            ));
+        }
+        for (i, id) in accounts.ids.iter().enumerate() {
+            if !is_ref_id("ca", id) {
+                return Err(Error::invalid(
+                    "INVALID_ID",
+                    format!("{field}[{i}]"),
+                    format!("{id:?} is not a connected account id (ca_…)"),
+                ));
+            }
+        }
+    }
+
+    if let Some(wb) = &mut out.workbench {
+        let threshold = *wb
+            .auto_offload_threshold
+            .get_or_insert(DEFAULT_OFFLOAD_THRESHOLD);
+        if !OFFLOAD_RANGE.contains(&threshold) {
+            return Err(Error::invalid(
+                "OUT_OF_RANGE",
+                "config.workbench.auto_offload_threshold",
+                format!(
+                    "{threshold} is out of range {}–{}",
+                    OFFLOAD_RANGE.start(),
+                    OFFLOAD_RANGE.end()
+                ),
+            ));
+        }
+        if wb.enable {
+            warnings.push(warning(
+                "WORKBENCH_UNAVAILABLE",
+                "config.workbench.enable",
+                "this platform does not offer the remote workbench yet; results are returned inline",
+            ));
+        }
+    }
+
+    if let Some(preload) = &mut out.preload {
+        dedup(&mut preload.tools);
+    }
+    let scope = Scope::new(&out, catalog);
+    if let Some(preload) = &out.preload {
+        if preload.all && !preload.tools.is_empty() {
+            return Err(Error::invalid(
+                "CONFLICTING_FILTER",
+                "config.preload",
+                "give tools or all, not both",
+            ));
+        }
+        if preload.all {
+            let positive = out.toolkits.as_ref().is_some_and(|f| f.enable.is_some())
+                || out
+                    .tools
+                    .values()
+                    .any(|f| f.enable.is_some() || f.tags.is_some());
+            if !positive {
+                return Err(Error::invalid(
+                    "PRELOAD_NEEDS_FILTER",
+                    "config.preload.all",
+                    "preloading all tools needs a positive filter (toolkits.enable, or tools.<toolkit>.enable or .tags)",
+                ));
+            }
+            let count = scope.tools().count();
+            if count > PRELOAD_ALL_CAP {
+                warnings.push(warning(
+                    "PRELOAD_CAPPED",
+                    "config.preload.all",
+                    &format!("{count} tools match; only the first {PRELOAD_ALL_CAP} are preloaded"),
+                ));
+            }
+        }
+        for (i, slug) in preload.tools.iter().enumerate() {
+            let field = format!("config.preload.tools[{i}]");
+            let tool = catalog.tool(slug).ok_or_else(|| {
+                Error::invalid("UNKNOWN_TOOL", &field, format!("unknown tool {slug:?}"))
+            })?;
+            if !scope.tool_allowed(tool) {
+                return Err(Error::invalid(
+                    "TOOL_OUT_OF_SCOPE",
+                    field,
+                    format!("tool {slug:?} is outside the session's toolkit, tool and tag filters"),
+                ));
+            }
+        }
+    }
+
+    for slug in out.tools.keys() {
+        if !scope.toolkit_enabled(slug) {
+            warnings.push(warning(
+                "FILTER_FOR_DISABLED_TOOLKIT",
+                &format!("config.tools.{slug}"),
+                &format!(
+                    "toolkit {slug:?} is not enabled in this session, so this filter has no effect"
+                ),
+            ));
+        }
+    }
+    let mut any_tool = false;
+    for toolkit in scope.toolkits() {
+        if scope.toolkit_tools(toolkit).next().is_some() {
+            any_tool = true;
+        } else if out.toolkits.as_ref().is_some_and(|f| f.enable.is_some())
+            || out.tools.contains_key(&toolkit.slug)
+        {
+            warnings.push(warning(
+                "TOOLKIT_HAS_NO_TOOLS",
+                &format!("config.tools.{}", toolkit.slug),
+                &format!(
+                    "no tool of toolkit {:?} passes the session's filters",
+                    toolkit.slug
+                ),
+            ));
+        }
+    }
+    if !any_tool {
+        warnings.push(warning(
+            "NO_TOOLS",
+            "config",
+            "the session's filters leave no tool the agent can use",
+        ));
+    }
+    Ok((out, warnings))
+}
+
+fn check_toolkits(slugs: &mut Vec<String>, field: &str, catalog: &Catalog) -> Result<()> {
+    dedup(slugs);
+    for (i, slug) in slugs.iter().enumerate() {
+        if catalog.toolkit(slug).is_none() {
+            return Err(Error::invalid(
+                "UNKNOWN_TOOLKIT",
+                format!("{field}[{i}]"),
+                format!("unknown toolkit {slug:?}"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Drops repeated entries, keeping the first occurrence's order.
+fn dedup(list: &mut Vec<String>) {
+    let mut seen = HashSet::with_capacity(list.len());
+    list.retain(|s| seen.insert(s.clone()));
+}
+
+fn is_http_url(s: &str) -> bool {
+    let rest = s
+        .strip_prefix("https://")
+        .or_else(|| s.strip_prefix("http://"));
+    rest.is_some_and(|r| {
+        !r.is_empty()
+            && !r.starts_with('/')
+            && !r.chars().any(|c| c.is_whitespace() || c.is_control())
+    })
+}
+
+fn warning(code: &str, field: &str, message: &str) -> v1::Warning {
+    v1::Warning {
+        code: code.to_owned(),
+        message: message.to_owned(),
+        field: field.to_owned(),
+    }
+}

@@ -1,0 +1,131 @@
+//! Key layout. Everything of a project lives under `<prefix>:{<project id>}:` so one hash slot
+//! holds it; only the project registry is global.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+
+#[derive(Clone, Debug)]
+pub(crate) struct Keys {
+    prefix: String,
+}
+
+impl Keys {
+    pub(crate) fn new(prefix: &str) -> Keys {
+        Keys {
+            prefix: prefix.to_owned(),
+        }
+    }
+
+    pub(crate) fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// The global registry of project ids (a lexicographic sorted set).
+    pub(crate) fn projects(&self) -> String {
+        format!("{}:projects", self.prefix)
+    }
+
+    pub(crate) fn project(&self, project: &str) -> String {
+        format!("{}:{{{project}}}:project", self.prefix)
+    }
+
+    /// Hash: key id → encoded `ApiKey`.
+    pub(crate) fn api_keys(&self, project: &str) -> String {
+        format!("{}:{{{project}}}:apikeys", self.prefix)
+    }
+
+    /// Hash: SHA-256 of a live secret → key id. Revoking removes the entry.
+    pub(crate) fn api_key_hashes(&self, project: &str) -> String {
+        format!("{}:{{{project}}}:apikeyhash", self.prefix)
+    }
+
+    /// Hash with fields `v` (config version) and `d` (encoded `Session`).
+    pub(crate) fn session(&self, project: &str, session: &str) -> String {
+        format!("{}:{{{project}}}:ses:{session}", self.prefix)
+    }
+
+    /// Sorted set of the project's session ids.
+    pub(crate) fn sessions(&self, project: &str) -> String {
+        format!("{}:{{{project}}}:sessions", self.prefix)
+    }
+
+    /// Sorted set of one user's session ids. The user id is base64url-encoded so any string
+    /// is a safe key part.
+    pub(crate) fn user_sessions(&self, project: &str, user_id: &str) -> String {
+        format!(
+            "{}:{{{project}}}:u:{}:sessions",
+            self.prefix,
+            URL_SAFE_NO_PAD.encode(user_id)
+        )
+    }
+
+    /// An auth config (encoded `AuthConfig`).
+    pub(crate) fn auth_config(&self, project: &str, id: &str) -> String {
+        format!("{}:{{{project}}}:ac:{id}", self.prefix)
+    }
+
+    /// Sorted set of the project's auth config ids.
+    pub(crate) fn auth_configs(&self, project: &str) -> String {
+        format!("{}:{{{project}}}:acs", self.prefix)
+    }
+
+    /// Set of the account ids that use an auth config.
+    pub(crate) fn auth_config_accounts(&self, project: &str, id: &str) -> String {
+        format!("{}:{{{project}}}:ac:{id}:cas", self.prefix)
+    }
+
+    /// Hash with fields `d` (encoded `ConnectedAccount`) and `c` (sealed credential).
+    pub(crate) fn account(&self, project: &str, id: &str) -> String {
+        format!("{}:{{{project}}}:ca:{id}", self.prefix)
+    }
+
+    /// Sorted set of the project's account ids.
+    pub(crate) fn accounts(&self, project: &str) -> String {
+        format!("{}:{{{project}}}:cas", self.prefix)
+    }
+
+    /// A user id as it appears in key names (base64url), stored as a session's `u`.
+    pub(crate) fn user_part(user_id: &str) -> String {
+        URL_SAFE_NO_PAD.encode(user_id)
+    }
+
+    /// What every key of one user starts with: append [`Keys::user_part`] and a suffix
+    /// (`:cas`). Same hash tag as every other key of the project.
+    pub(crate) fn user_prefix(&self, project: &str) -> String {
+        format!("{}:{{{project}}}:u:", self.prefix)
+    }
+
+    /// Sorted set of one user's account ids.
+    pub(crate) fn user_accounts(&self, project: &str, user_id: &str) -> String {
+        format!(
+            "{}:{{{project}}}:u:{}:cas",
+            self.prefix,
+            URL_SAFE_NO_PAD.encode(user_id)
+        )
+    }
+
+    /// Hash `<toolkit>/<alias>` → account id, for one user: aliases are unique per toolkit.
+    pub(crate) fn user_aliases(&self, project: &str, user_id: &str) -> String {
+        format!(
+            "{}:{{{project}}}:u:{}:aliases",
+            self.prefix,
+            URL_SAFE_NO_PAD.encode(user_id)
+        )
+    }
+
+    /// Hash of one execution: `d` (encoded `Execution`), `st` (status), `args` (JSON),
+    /// `reply` (reply subject), `deadline` (unix ms).
+    pub(crate) fn execution(&self, project: &str, id: &str) -> String {
+        format!("{}:{{{project}}}:ex:{id}", self.prefix)
+    }
+
+    /// Sorted set of one session's execution ids.
+    pub(crate) fn session_executions(&self, project: &str, session: &str) -> String {
+        format!("{}:{{{project}}}:ses:{session}:exs", self.prefix)
+    }
+
+    /// An idempotency key of a session → `<execution id> <arguments digest>`, kept 24 hours.
+    pub(crate) fn idempotency(&self, project: &str, session: &str, key_digest: &str) -> String {
+        format!("{}:{{{project}}}:idem:{session}:{key_digest}", self.prefix)
+    }
+}

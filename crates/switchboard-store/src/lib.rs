@@ -1,0 +1,118 @@
+//! The Redis state store. Redis is the system of record: every key carries its project in a hash
+//! tag (`<prefix>:{prj_…}:…`) so a Redis Cluster keeps a project's keys in one slot, and every
+//! write that touches several keys is one atomic transaction or script, so no error leaves half
+//! a record behind.
+
+mod connections;
+mod executions;
+mod keys;
+mod projects;
+mod sessions;
+
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use switchboard_core::Error;
+
+pub use connections::{account_not_found, AccountFilter, StoredAccount};
+pub use executions::{is_terminal, Claim, Created, JobRecord, NewExecution};
+pub use projects::{ApiKeySecret, Authenticated};
+pub use sessions::SessionPage;
+
+/// A handle on the store; cheap to clone, shared by every request.
+#[derive(Clone)]
+pub struct Store {
+    conn: ConnectionManager,
+    keys: keys::Keys,
+}
+
+impl Store {
+    /// Connects to Redis at `url`; every key starts with `key_prefix`.
+    pub async fn connect(url: &str, key_prefix: &str) -> Result<Store, Error> {
+        let client = redis::Client::open(url).map_err(|e| {
+            Error::invalid(
+                "INVALID_CONFIG",
+                "redis.url",
+                format!("not a Redis URL: {e}"),
+            )
+        })?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(5)))
+            .set_response_timeout(Some(Duration::from_secs(5)))
+            .set_number_of_retries(2)
+            .set_max_delay(Duration::from_millis(500));
+        let conn = client
+            .get_connection_manager_with_config(config)
+            .await
+            .map_err(unavailable)?;
+        Ok(Store {
+            conn,
+            keys: keys::Keys::new(key_prefix),
+        })
+    }
+
+    /// Whether Redis answers a PING.
+    pub async fn ping(&self) -> bool {
+        let mut conn = self.conn.clone();
+        redis::cmd("PING")
+            .query_async::<String>(&mut conn)
+            .await
+            .is_ok()
+    }
+
+    /// Deletes every key under this store's prefix (tests only; uses SCAN, never KEYS).
+    pub async fn purge_prefix(&self) -> Result<u64, Error> {
+        let mut conn = self.conn.clone();
+        let pattern = format!("{}:*", self.keys.prefix());
+        let mut cursor: u64 = 0;
+        let mut deleted = 0;
+        loop {
+            let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(1000)
+                .query_async(&mut conn)
+                .await
+                .map_err(unavailable)?;
+            for key in batch {
+                let n: u64 = redis::cmd("UNLINK")
+                    .arg(&key)
+                    .query_async(&mut conn)
+                    .await
+                    .map_err(unavailable)?;
+                deleted += n;
+            }
+            if next == 0 {
+                return Ok(deleted);
+            }
+            cursor = next;
+        }
+    }
+}
+
+/// A Redis failure as the caller sees it: the store is unavailable (details go to the log).
+pub(crate) fn unavailable(err: redis::RedisError) -> Error {
+    tracing::warn!(error = %err, "redis call failed");
+    Error::Unavailable {
+        reason: "STORE_UNAVAILABLE",
+        message: "the state store is unavailable; retry later".into(),
+    }
+}
+
+/// A stored record that does not decode: a bug or foreign data, never the caller's fault.
+pub(crate) fn corrupt(what: &str, err: prost::DecodeError) -> Error {
+    Error::Internal(format!("stored {what} does not decode: {err}"))
+}
+
+pub(crate) fn now_timestamp() -> prost_types::Timestamp {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    prost_types::Timestamp {
+        seconds: i64::try_from(now.as_secs()).unwrap_or(i64::MAX),
+        nanos: i32::try_from(now.subsec_nanos()).unwrap_or(0),
+    }
+}
+pub use redis;

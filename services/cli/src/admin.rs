@@ -1,0 +1,184 @@
+//! `switchboard admin`: projects and API keys over the gateway's AdminService.
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+use switchboard_config::Config;
+use switchboard_proto::v1::{
+    admin_service_client::AdminServiceClient, ApiKey, CreateApiKeyRequest, CreateProjectRequest,
+    GetProjectRequest, ListApiKeysRequest, ListProjectsRequest, Project, RevokeApiKeyRequest,
+};
+use tonic::metadata::MetadataValue;
+
+#[derive(Args)]
+pub struct AdminArgs {
+    /// Gateway gRPC URL. Default: http:// + gateway.grpc_addr.
+    #[arg(long)]
+    gateway: Option<String>,
+    /// Admin token. Default: gateway.admin_token, else the one `switchboard dev` keeps.
+    #[arg(long, env = "SWITCHBOARD_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: Option<String>,
+    #[command(subcommand)]
+    command: AdminCommand,
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Create a project.
+    CreateProject {
+        #[arg(long)]
+        name: String,
+    },
+    /// Show a project.
+    GetProject {
+        #[arg(long)]
+        project: String,
+    },
+    /// List projects.
+    ListProjects,
+    /// Create an API key; its secret is printed once.
+    CreateKey {
+        #[arg(long)]
+        project: String,
+        #[arg(long, default_value = "")]
+        name: String,
+    },
+    /// List a project's API keys (never their secrets).
+    ListKeys {
+        #[arg(long)]
+        project: String,
+    },
+    /// Revoke an API key: it fails from now on.
+    RevokeKey {
+        #[arg(long)]
+        project: String,
+        #[arg(long)]
+        key: String,
+    },
+}
+
+fn seconds(t: &Option<switchboard_proto::prost_types::Timestamp>) -> String {
+    t.as_ref()
+        .map_or_else(|| "-".to_owned(), |t| t.seconds.to_string())
+}
+
+fn print_project(p: &Project) {
+    println!("{}\t{}\tcreated {}", p.id, p.name, seconds(&p.create_time));
+}
+
+fn print_key(k: &ApiKey) {
+    let state = if k.revoke_time.is_some() {
+        format!("revoked {}", seconds(&k.revoke_time))
+    } else {
+        "active".to_owned()
+    };
+    println!(
+        "{}\t{}…\t{}\t{}",
+        k.id,
+        k.prefix,
+        if k.name.is_empty() { "-" } else { &k.name },
+        state
+    );
+}
+
+pub async fn run(config: Config, args: AdminArgs) -> anyhow::Result<()> {
+    let url = args
+        .gateway
+        .clone()
+        .unwrap_or_else(|| format!("http://{}", config.gateway.grpc_addr));
+    let token = args
+        .admin_token
+        .clone()
+        .or_else(|| config.gateway.admin_token.clone())
+        .or_else(|| crate::dev::read_state(&config.dev.data_dir).admin_token)
+        .context("no admin token: pass --admin-token, set SWITCHBOARD_ADMIN_TOKEN, or run `switchboard dev` first")?;
+    let header: MetadataValue<_> = format!("Bearer {token}")
+        .parse()
+        .context("the admin token is not valid header text")?;
+    let channel = tonic::transport::Channel::from_shared(url.clone())
+        .with_context(|| format!("invalid gateway URL {url:?}"))?
+        .connect()
+        .await
+        .with_context(|| format!("failed to connect to the gateway at {url}"))?;
+    let mut client =
+        AdminServiceClient::with_interceptor(channel, move |mut req: tonic::Request<()>| {
+            req.metadata_mut().insert("authorization", header.clone());
+            Ok(req)
+        });
+    let fail = |e: tonic::Status| anyhow::anyhow!("{:?}: {}", e.code(), e.message());
+    match args.command {
+        AdminCommand::CreateProject { name } => {
+            let resp = client
+                .create_project(CreateProjectRequest { name })
+                .await
+                .map_err(fail)?;
+            if let Some(p) = resp.into_inner().project {
+                print_project(&p);
+            }
+        }
+        AdminCommand::GetProject { project } => {
+            let resp = client
+                .get_project(GetProjectRequest {
+                    project_id: project,
+                })
+                .await
+                .map_err(fail)?;
+            if let Some(p) = resp.into_inner().project {
+                print_project(&p);
+            }
+        }
+        AdminCommand::ListProjects => {
+            let mut page_token = String::new();
+            loop {
+                let resp = client
+                    .list_projects(ListProjectsRequest {
+                        page_size: 500,
+                        page_token,
+                    })
+                    .await
+                    .map_err(fail)?
+                    .into_inner();
+                resp.projects.iter().for_each(print_project);
+                if resp.next_page_token.is_empty() {
+                    break;
+                }
+                page_token = resp.next_page_token;
+            }
+        }
+        AdminCommand::CreateKey { project, name } => {
+            let resp = client
+                .create_api_key(CreateApiKeyRequest {
+                    project_id: project,
+                    name,
+                })
+                .await
+                .map_err(fail)?
+                .into_inner();
+            if let Some(k) = &resp.api_key {
+                print_key(k);
+            }
+            println!("secret (shown once): {}", resp.secret);
+        }
+        AdminCommand::ListKeys { project } => {
+            let resp = client
+                .list_api_keys(ListApiKeysRequest {
+                    project_id: project,
+                })
+                .await
+                .map_err(fail)?;
+            resp.into_inner().api_keys.iter().for_each(print_key);
+        }
+        AdminCommand::RevokeKey { project, key } => {
+            let resp = client
+                .revoke_api_key(RevokeApiKeyRequest {
+                    project_id: project,
+                    key_id: key,
+                })
+                .await
+                .map_err(fail)?;
+            if let Some(k) = resp.into_inner().api_key {
+                print_key(&k);
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,23 @@
+//! Why the gateway could not start or serve.
+
+/// A start-up or serving failure.
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    #[error("failed to bind {addr}: {source}")]
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Catalog(#[from] switchboard_catalog::CatalogError),
+    #[error("redis: {0}")]
+    Redis(String),
+    #[error(transparent)]
+    Bus(#[from] switchboard_bus::BusError),
+    #[error("crypto: {0} (set crypto.keys and crypto.current_key)")]
+    Crypto(String),
+    #[error("reflection: {0}")]
+    Reflection(String),
+    #[error("server: {0}")]
+    Serve(String),
+}

@@ -1,0 +1,311 @@
+//! ConnectionService: auth configs and connected accounts with static credentials. Every call
+//! is in the project of its API key; an auth config or account of another project is
+//! NOT_FOUND. A credential is sealed with the account id as associated data before it is
+//! stored, and no response, log or error carries it.
+
+mod input;
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use switchboard_catalog::Toolkit;
+use switchboard_core::accounts::{ACTIVE, DISABLED};
+use switchboard_core::ids::new_id;
+use switchboard_core::page::{decode_token, encode_token, page_size};
+use switchboard_core::session_config::validate_user_id;
+use switchboard_core::Error;
+use switchboard_proto::v1::{
+    connection_service_server::ConnectionService, AuthConfig, ConnectedAccount,
+    CreateAuthConfigRequest, CreateAuthConfigResponse, CreateConnectedAccountRequest,
+    CreateConnectedAccountResponse, DeleteAuthConfigRequest, DeleteAuthConfigResponse,
+    DeleteConnectedAccountRequest, DeleteConnectedAccountResponse, DisableConnectedAccountRequest,
+    DisableConnectedAccountResponse, EnableConnectedAccountRequest, EnableConnectedAccountResponse,
+    GetAuthConfigRequest, GetAuthConfigResponse, GetConnectedAccountRequest,
+    GetConnectedAccountResponse, ListAuthConfigsRequest, ListAuthConfigsResponse,
+    ListConnectedAccountsRequest, ListConnectedAccountsResponse,
+};
+use switchboard_store::AccountFilter;
+use tonic::{Request, Response, Status};
+
+use crate::auth;
+use crate::grpc::{check_name, required};
+use crate::state::AppState;
+
+/// Why an account is DISABLED after DisableConnectedAccount.
+const DISABLED_BY_API: &str = "disabled by the API";
+
+pub struct ConnectionApi {
+    state: AppState,
+}
+
+impl ConnectionApi {
+    pub fn new(state: AppState) -> ConnectionApi {
+        ConnectionApi { state }
+    }
+
+    /// The catalog's toolkit `slug` (`field` names it in the error).
+    fn known_toolkit(&self, slug: &str, field: &str) -> Result<&Arc<Toolkit>, Error> {
+        self.state.catalog.toolkit(slug).ok_or_else(|| {
+            Error::invalid(
+                "UNKNOWN_TOOLKIT",
+                field,
+                format!("unknown toolkit {slug:?}"),
+            )
+        })
+    }
+
+    async fn set_status(
+        &self,
+        project: &str,
+        id: &str,
+        status: &str,
+        reason: &str,
+    ) -> Result<ConnectedAccount, Error> {
+        required(id, "connected_account_id")?;
+        let account = self
+            .state
+            .store
+            .set_account_status(project, id, status, reason)
+            .await?;
+        tracing::debug!(project_id = %project, account_id = %id, status, "account status set");
+        Ok(account)
+    }
+}
+
+fn now() -> prost_types::Timestamp {
+    prost_types::Timestamp::from(SystemTime::now())
+}
+
+/// The page token after the last item of a page that has more.
+fn next_token(more: bool, last: Option<&str>) -> String {
+    match (more, last) {
+        (true, Some(last)) => encode_token(last),
+        _ => String::new(),
+    }
+}
+
+#[tonic::async_trait]
+impl ConnectionService for ConnectionApi {
+    async fn create_auth_config(
+        &self,
+        request: Request<CreateAuthConfigRequest>,
+    ) -> Result<Response<CreateAuthConfigResponse>, Status> {
+        let project = auth::project(&self.state, request.metadata()).await?;
+        let req = request.into_inner();
+        let slug = required(&req.toolkit, "toolkit")?;
+        let toolkit = self.known_toolkit(slug, "toolkit")?;
+        let scheme = input::auth_config_scheme(toolkit, req.scheme.trim())?;
+        let name = req.name.trim();
+        check_name(name, "name", true)?;
+        let config = AuthConfig {
+            id: new_id("ac"),
+            toolkit: toolkit.slug.clone(),
+            scheme: scheme.as_str().to_owned(),
+            name: if name.is_empty() {
+                format!("{} {}", toolkit.spec.name, scheme.as_str())
+            } else {
+                name.to_owned()
+            },
+            is_managed: false,
+            create_time: Some(now()),
+        };
+        self.state
+            .store
+            .create_auth_config(&project, &config)
+            .await?;
+        tracing::debug!(project_id = %project, auth_config_id = %config.id, toolkit = %config.toolkit, "auth config created");
+        Ok(Response::new(CreateAuthConfigResponse {
+            auth_config: Some(config),
+        }))
+    }
+
+    async fn get_auth_config(
+        &self,
+        request: Request<GetAuthConfigRequest>,
+    ) -> Result<Response<GetAuthConfigResponse>, Status> {
+        let project = auth::project(&self.state, request.metadata()).await?;
+        let id = required(&request.get_ref().auth_config_id, "auth_config_id")?;
+        let config = self.state.store.get_auth_config(&project, id).await?;
+        Ok(Response::new(GetAuthConfigResponse {
+            auth_config: Some(config),
+        }))
+    }
+
+    async fn list_auth_configs(
+        &self,
+        request: Request<ListAuthConfigsRequest>,
+    ) -> Result<Response<ListAuthConfigsResponse>, Status> {
+        let project = auth::project(&self.state, request.metadata()).await?;
+        let req = request.into_inner();
+        let size = page_size(req.page_size, "page_size")?;
+        let after = decode_token(&req.page_token, "page_token")?;
+        let toolkit = (!req.toolkit.is_empty()).then_some(req.toolkit.as_str());
+        if let Some(t) = toolkit {
+            self.known_toolkit(t, "toolkit")?;
+        }
+        let (auth_configs, more) = self
+            .state
+            .store
+            .list_auth_configs(&project, toolkit, after.as_deref(), size)
+            .await?;
+        let next_page_token = next_token(more, auth_configs.last().map(|c| c.id.as_str()));
+        Ok(Response::new(ListAuthConfigsResponse {
+            auth_configs,
+            next_page_token,
+        }))
+    }
+
+    async fn delete_auth_config(
+        &self,
+        request: Request<DeleteAuthConfigRequest>,
+    ) -> Result<Response<DeleteAuthConfigResponse>, Status> {
+        let project = auth::project(&self.state, request.metadata()).await?;
+        let id = required(&request.get_ref().auth_config_id, "auth_config_id")?;
+        self.state.store.delete_auth_config(&project, id).await?;
+        tracing::debug!(project_id = %project, auth_config_id = %id, "auth config deleted");
+        Ok(Response::new(DeleteAuthConfigResponse {}))
+    }
+
+    async fn create_connected_account(
+        &self,
+        request: Request<CreateConnectedAccountRequest>,
+    ) -> Result<Response<CreateConnectedAccountResponse>, Status> {
+        let project = auth::project(&self.state, request.metadata()).await?;
+        let req = request.into_inner();
+        validate_user_id(&req.user_id, "user_id")?;
+        let auth_config_id = required(&req.auth_config_id, "auth_config_id")?;
+        input::check_alias(&req.alias)?;
+        let config = self
+            .state
+            .store
+            .get_auth_config(&project, auth_config_id)
+            .await?;
+        let credential = input::credential(&config.scheme, &config.id, req.credential)?;
+        let created = now();
+        let account = ConnectedAccount {
+            id: new_id("ca"),
+            user_id: req.user_id,
+            toolkit: config.toolkit,
+            auth_config_id: config.id,
+            alias: req.alias,
+            status: ACTIVE.to_owned(),
+            status_reason: String::new(),
+            scheme: config.scheme,
+            create_time: Some(created),
+            update_time: Some(created),
+        };
+        // The account id is the associated data: the ciphertext opens for this account only.
+        let sealed = self
+            .state
+            .sealer
+            .seal(&credential.to_bytes(), &account.id)
+            .map_err(|e| Error::Internal(format!("sealing a credential failed: {e}")))?;
+        self.state
+            .store
+            .create_account(&project, &account, &sealed)
+            .await?;
+        tracing::debug!(project_id = %project, account_id = %account.id, toolkit = %account.toolkit, "connected account created");
+        Ok(Response::new(CreateConnectedAccountResponse {
+            connected_account: Some(account),
+        }))
+    }
+
+    async fn get_connected_account(
+        &self,
+        request: Request<GetConnectedAccountRequest>,
+    ) -> Result<Response<GetConnectedAccountResponse>, Status> {
+        let project = auth::project(&self.state, request.metadata()).await?;
+        let id = required(
+            &request.get_ref().connected_account_id,
+            "connected_account_id",
+        )?;
+        // Only the record leaves; the sealed credential stays here.
+        let account = self.state.store.get_account(&project, id).await?.account;
+        Ok(Response::new(GetConnectedAccountResponse {
+            connected_account: Some(account),
+        }))
+    }
+
+    async fn list_connected_accounts(
+        &self,
+        request: Request<ListConnectedAccountsRequest>,
+    ) -> Result<Response<ListConnectedAccountsResponse>, Status> {
+        let project = auth::project(&self.state, request.metadata()).await?;
+        let req = request.into_inner();
+        let size = page_size(req.page_size, "page_size")?;
+        let after = decode_token(&req.page_token, "page_token")?;
+        let non_empty = |s: &str| !s.is_empty();
+        if non_empty(&req.user_id) {
+            validate_user_id(&req.user_id, "user_id")?;
+        }
+        if non_empty(&req.toolkit) {
+            self.known_toolkit(&req.toolkit, "toolkit")?;
+        }
+        input::check_status(&req.status)?;
+        let filter = AccountFilter {
+            user_id: non_empty(&req.user_id).then_some(req.user_id.as_str()),
+            toolkit: non_empty(&req.toolkit).then_some(req.toolkit.as_str()),
+            status: non_empty(&req.status).then_some(req.status.as_str()),
+        };
+        let (connected_accounts, more) = self
+            .state
+            .store
+            .list_accounts(&project, &filter, after.as_deref(), size)
+            .await?;
+        let next_page_token = next_token(more, connected_accounts.last().map(|a| a.id.as_str()));
+        Ok(Response::new(ListConnectedAccountsResponse {
+            connected_accounts,
+            next_page_token,
+        }))
+    }
+
+    async fn enable_connected_account(
+        &self,
+        request: Request<EnableConnectedAccountRequest>,
+    ) -> Result<Response<EnableConnectedAccountResponse>, Status> {
+        let project = auth::project(&self.state, request.metadata()).await?;
+        let account = self
+            .set_status(
+                &project,
+                &request.get_ref().connected_account_id,
+                ACTIVE,
+                "",
+            )
+            .await?;
+        Ok(Response::new(EnableConnectedAccountResponse {
+            connected_account: Some(account),
+        }))
+    }
+
+    async fn disable_connected_account(
+        &self,
+        request: Request<DisableConnectedAccountRequest>,
+    ) -> Result<Response<DisableConnectedAccountResponse>, Status> {
+        let project = auth::project(&self.state, request.metadata()).await?;
+        let account = self
+            .set_status(
+                &project,
+                &request.get_ref().connected_account_id,
+                DISABLED,
+                DISABLED_BY_API,
+            )
+            .await?;
+        Ok(Response::new(DisableConnectedAccountResponse {
+            connected_account: Some(account),
+        }))
+    }
+
+    async fn delete_connected_account(
+        &self,
+        request: Request<DeleteConnectedAccountRequest>,
+    ) -> Result<Response<DeleteConnectedAccountResponse>, Status> {
+        let project = auth::project(&self.state, request.metadata()).await?;
+        let id = required(
+            &request.get_ref().connected_account_id,
+            "connected_account_id",
+        )?;
+        self.state.store.delete_account(&project, id).await?;
+        tracing::debug!(project_id = %project, account_id = %id, "connected account deleted");
+        Ok(Response::new(DeleteConnectedAccountResponse {}))
+    }
+}

@@ -1,0 +1,402 @@
+//! SessionService: create, use (get), update, delete and list sessions, and read a session's
+//! toolkits and tools. Every call is in the project of its API key; a session of another
+//! project is NOT_FOUND.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use switchboard_catalog::{Tool, Toolkit};
+use switchboard_core::page::{
+    decode_token, encode_token, page_by_key, page_by_position, page_size,
+};
+use switchboard_core::scope::Scope;
+use switchboard_core::session_config::{normalize, validate_user_id};
+use switchboard_core::{accounts, update, Error};
+use switchboard_proto::v1::{
+    session_service_server::SessionService, AuthConfigRef, ConnectedAccount, ConnectedAccountRef,
+    CreateSessionRequest, CreateSessionResponse, DeleteSessionRequest, DeleteSessionResponse,
+    GetSessionRequest, GetSessionResponse, ListSessionToolkitsRequest, ListSessionToolkitsResponse,
+    ListSessionToolsRequest, ListSessionToolsResponse, ListSessionsRequest, ListSessionsResponse,
+    SessionConfig, SessionToolkit, ToolView, ToolkitConnection, UpdateSessionRequest,
+    UpdateSessionResponse,
+};
+use tonic::{Request, Response, Status};
+
+use crate::auth;
+use crate::grpc::required;
+use crate::state::AppState;
+use crate::view;
+
+pub struct SessionApi {
+    state: AppState,
+}
+
+impl SessionApi {
+    pub fn new(state: AppState) -> SessionApi {
+        SessionApi { state }
+    }
+
+    async fn load(
+        &self,
+        project: &str,
+        session_id: &str,
+    ) -> Result<switchboard_proto::v1::Session, Error> {
+        required(session_id, "session_id")?;
+        self.state.store.get_session(project, session_id).await
+    }
+}
+
+#[tonic::async_trait]
+impl SessionService for SessionApi {
+    async fn execute_tool(
+        &self,
+        request: Request<switchboard_proto::v1::ExecuteToolRequest>,
+    ) -> Result<Response<switchboard_proto::v1::ExecuteToolResponse>, Status> {
+        crate::execute::execute_tool(&self.state, request).await
+    }
+
+    async fn get_execution(
+        &self,
+        request: Request<switchboard_proto::v1::GetExecutionRequest>,
+    ) -> Result<Response<switchboard_proto::v1::GetExecutionResponse>, Status> {
+        crate::execute::get_execution(&self.state, request).await
+    }
+
+    async fn list_executions(
+        &self,
+        request: Request<switchboard_proto::v1::ListExecutionsRequest>,
+    ) -> Result<Response<switchboard_proto::v1::ListExecutionsResponse>, Status> {
+        crate::execute::list_executions(&self.state, request).await
+    }
+
+    async fn create_session(
+        &self,
+        request: Request<CreateSessionRequest>,
+    ) -> Result<Response<CreateSessionResponse>, Status> {
+        let project = auth::project(&self.state, request.metadata()).await?;
+        let req = request.into_inner();
+        validate_user_id(&req.user_id, "user_id")?;
+        let (config, warnings) = normalize(&req.config.unwrap_or_default(), &self.state.catalog)?;
+        let session = self
+            .state
+            .store
+            .create_session(&project, &req.user_id, config)
+            .await?;
+        tracing::debug!(project_id = %project, session_id = %session.id, "session created");
+        Ok(Response::new(CreateSessionResponse {
+            session: Some(view::session(&self.state, session)),
+            warnings,
+        }))
+    }
+
+    async fn get_session(
+        &self,
+        request: Request<GetSessionRequest>,
+    ) -> Result<Response<GetSessionResponse>, Status> {
+        let project = auth::project(&self.state, request.metadata()).await?;
+        let session = self.load(&project, &request.get_ref().session_id).await?;
+        Ok(Response::new(GetSessionResponse {
+            session: Some(view::session(&self.state, session)),
+        }))
+    }
+
+    async fn update_session(
+        &self,
+        request: Request<UpdateSessionRequest>,
+    ) -> Result<Response<UpdateSessionResponse>, Status> {
+        let project = auth::project(&self.state, request.metadata()).await?;
+        let req = request.into_inner();
+        required(&req.session_id, "session_id")?;
+        let patch = req.config.unwrap_or_default();
+        let fields = update::changed_fields(&patch, req.update_mask.as_ref())?;
+        if let Some(v) = req.expected_config_version {
+            if v < 1 {
+                return Err(Error::invalid(
+                    "OUT_OF_RANGE",
+                    "expected_config_version",
+                    "config versions start at 1",
+                )
+                .into());
+            }
+        }
+        let mut warnings = Vec::new();
+        let catalog = Arc::clone(&self.state.catalog);
+        let session = self
+            .state
+            .store
+            .update_session(
+                &project,
+                &req.session_id,
+                req.expected_config_version,
+                |current| {
+                    let merged = update::apply(
+                        current.config.as_ref().unwrap_or(&SessionConfig::default()),
+                        &patch,
+                        &fields,
+                    );
+                    let (config, w) = normalize(&merged, &catalog)?;
+                    warnings = w;
+                    Ok(config)
+                },
+            )
+            .await?;
+        Ok(Response::new(UpdateSessionResponse {
+            session: Some(view::session(&self.state, session)),
+            warnings,
+        }))
+    }
+
+    async fn delete_session(
+        &self,
+        request: Request<DeleteSessionRequest>,
+    ) -> Result<Response<DeleteSessionResponse>, Status> {
+        let project = auth::project(&self.state, request.metadata()).await?;
+        let id = required(&request.get_ref().session_id, "session_id")?;
+        self.state.store.delete_session(&project, id).await?;
+        Ok(Response::new(DeleteSessionResponse {}))
+    }
+
+    async fn list_sessions(
+        &self,
+        request: Request<ListSessionsRequest>,
+    ) -> Result<Response<ListSessionsResponse>, Status> {
+        let project = auth::project(&self.state, request.metadata()).await?;
+        let req = request.into_inner();
+        let size = page_size(req.page_size, "page_size")?;
+        let after = decode_token(&req.page_token, "page_token")?;
+        let user = if req.user_id.is_empty() {
+            None
+        } else {
+            validate_user_id(&req.user_id, "user_id")?;
+            Some(req.user_id.as_str())
+        };
+        let page = self
+            .state
+            .store
+            .list_sessions(&project, user, after.as_deref(), size)
+            .await?;
+        Ok(Response::new(ListSessionsResponse {
+            sessions: page
+                .sessions
+                .into_iter()
+                .map(|s| view::session(&self.state, s))
+                .collect(),
+            next_page_token: page
+                .next_after
+                .map(|a| encode_token(&a))
+                .unwrap_or_default(),
+        }))
+    }
+
+    async fn list_session_toolkits(
+        &self,
+        request: Request<ListSessionToolkitsRequest>,
+    ) -> Result<Response<ListSessionToolkitsResponse>, Status> {
+        let project = auth::project(&self.state, request.metadata()).await?;
+        let req = request.into_inner();
+        let session = self.load(&project, &req.session_id).await?;
+        let size = page_size(req.page_size, "page_size")?;
+        let after = decode_token(&req.page_token, "page_token")?;
+        let config = session.config.unwrap_or_default();
+        let connections =
+            Connections::load(&self.state, &project, &session.user_id, &config).await?;
+        let scope = Scope::new(&config, &self.state.catalog);
+        let needle = req.search.trim().to_lowercase();
+        let rows = self
+            .state
+            .catalog
+            .toolkits()
+            .filter(|tk| req.include_disabled || scope.toolkit_enabled(&tk.slug))
+            .filter(|tk| tk.matches(&needle))
+            .map(|tk| session_toolkit(&scope, &config, &connections, tk))
+            .filter(|row| {
+                req.is_connected
+                    .is_none_or(|want| row.connection.as_ref().is_some_and(|c| c.is_active) == want)
+            });
+        let (toolkits, next_page_token) =
+            page_by_key(rows, |t| t.slug.clone(), after.as_deref(), size);
+        Ok(Response::new(ListSessionToolkitsResponse {
+            toolkits,
+            next_page_token,
+        }))
+    }
+
+    async fn list_session_tools(
+        &self,
+        request: Request<ListSessionToolsRequest>,
+    ) -> Result<Response<ListSessionToolsResponse>, Status> {
+        let project = auth::project(&self.state, request.metadata()).await?;
+        let req = request.into_inner();
+        let session = self.load(&project, &req.session_id).await?;
+        let size = page_size(req.page_size, "page_size")?;
+        let after = decode_token(&req.page_token, "page_token")?;
+        for (i, slug) in req.toolkits.iter().enumerate() {
+            if self.state.catalog.toolkit(slug).is_none() {
+                return Err(Error::invalid(
+                    "UNKNOWN_TOOLKIT",
+                    format!("toolkits[{i}]"),
+                    format!("unknown toolkit {slug:?}"),
+                )
+                .into());
+            }
+        }
+        let config = session.config.unwrap_or_default();
+        let scope = Scope::new(&config, &self.state.catalog);
+        let requested = ToolView::try_from(req.view).map_err(|_| {
+            Error::invalid(
+                "INVALID_VIEW",
+                "view",
+                format!("{} is not a tool view (META or DIRECT)", req.view),
+            )
+        })?;
+        let view = match requested {
+            ToolView::Unspecified if scope.is_direct() => ToolView::Direct,
+            ToolView::Unspecified => ToolView::Meta,
+            other => other,
+        };
+        let in_toolkits =
+            |t: &&Arc<Tool>| req.toolkits.is_empty() || req.toolkits.contains(&t.toolkit);
+        let key = |t: &switchboard_proto::v1::Tool| format!("{}/{}", t.toolkit, t.slug);
+        let (tools, next_page_token) = match view {
+            // The meta tools keep their fixed order (search first) and the preloaded tools the
+            // order the session gave, as in `session.tools`; both page by position.
+            ToolView::Meta => page_by_position(
+                scope.meta_tools(&self.state.meta).cloned(),
+                after.as_deref(),
+                size,
+            ),
+            _ if requested == ToolView::Unspecified => page_by_position(
+                scope
+                    .preloaded()
+                    .into_iter()
+                    .filter(in_toolkits)
+                    .map(|t| t.proto.clone()),
+                after.as_deref(),
+                size,
+            ),
+            _ => page_by_key(
+                scope.tools().filter(in_toolkits).map(|t| t.proto.clone()),
+                key,
+                after.as_deref(),
+                size,
+            ),
+        };
+        Ok(Response::new(ListSessionToolsResponse {
+            tools,
+            next_page_token,
+            view: view as i32,
+        }))
+    }
+}
+
+/// What ListSessionToolkits needs to know about connections, loaded once per request: the
+/// session user's accounts and the schemes of the session's auth config overrides.
+struct Connections {
+    accounts: Vec<ConnectedAccount>,
+    /// Toolkit → scheme of the session's auth config for it, when that config exists here.
+    override_schemes: HashMap<String, String>,
+}
+
+impl Connections {
+    async fn load(
+        state: &AppState,
+        project: &str,
+        user_id: &str,
+        config: &SessionConfig,
+    ) -> Result<Connections, Error> {
+        let accounts = state.store.user_accounts(project, user_id).await?;
+        let mut override_schemes = HashMap::new();
+        for (toolkit, id) in &config.auth_configs {
+            match state.store.get_auth_config(project, id).await {
+                Ok(ac) => {
+                    override_schemes.insert(toolkit.clone(), ac.scheme);
+                }
+                // An id that names nothing (yet) in this project still shows, with the
+                // toolkit's default scheme.
+                Err(Error::NotFound { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(Connections {
+            accounts,
+            override_schemes,
+        })
+    }
+}
+
+/// One row of ListSessionToolkits. The connection block follows the account rules: the
+/// default account when one is ACTIVE, else the first candidate with its status, else not
+/// connected; a no-auth toolkit is always usable.
+fn session_toolkit(
+    scope: &Scope<'_>,
+    config: &SessionConfig,
+    connections: &Connections,
+    toolkit: &Arc<Toolkit>,
+) -> SessionToolkit {
+    let enabled = scope.toolkit_enabled(&toolkit.slug);
+    let tool_count = if enabled {
+        scope.toolkit_tools(toolkit).count()
+    } else {
+        0
+    };
+    let default = accounts::default_account(config, &connections.accounts, &toolkit.slug);
+    let shown = default.or_else(|| {
+        accounts::candidates(config, &connections.accounts, &toolkit.slug)
+            .first()
+            .copied()
+    });
+    let no_auth = toolkit.is_no_auth();
+    let status = match (default, shown) {
+        (Some(_), _) => accounts::ACTIVE.to_owned(),
+        (None, _) if no_auth => "NO_AUTH".to_owned(),
+        (None, Some(inactive)) => inactive.status.clone(),
+        (None, None) => "NOT_CONNECTED".to_owned(),
+    };
+    let default_mode = || {
+        toolkit
+            .spec
+            .auth
+            .schemes
+            .first()
+            .map(|s| s.as_str().to_owned())
+            .unwrap_or_default()
+    };
+    let auth_config = match (config.auth_configs.get(&toolkit.slug), shown) {
+        (Some(id), _) => Some(AuthConfigRef {
+            id: id.clone(),
+            mode: connections
+                .override_schemes
+                .get(&toolkit.slug)
+                .cloned()
+                .unwrap_or_else(default_mode),
+            is_managed: false,
+        }),
+        (None, Some(account)) => Some(AuthConfigRef {
+            id: account.auth_config_id.clone(),
+            mode: account.scheme.clone(),
+            is_managed: false,
+        }),
+        (None, None) => None,
+    };
+    SessionToolkit {
+        slug: toolkit.slug.clone(),
+        name: toolkit.spec.name.clone(),
+        description: toolkit.spec.description.clone(),
+        logo: toolkit.spec.logo.clone(),
+        enabled,
+        is_no_auth: no_auth,
+        connection: Some(ToolkitConnection {
+            is_active: default.is_some() || no_auth,
+            auth_config,
+            connected_account: shown
+                .filter(|a| !no_auth || a.status == accounts::ACTIVE)
+                .map(|a| ConnectedAccountRef {
+                    id: a.id.clone(),
+                    status: a.status.clone(),
+                    alias: a.alias.clone(),
+                }),
+            status,
+        }),
+        tool_count: u32::try_from(tool_count).unwrap_or(u32::MAX),
+    }
+}

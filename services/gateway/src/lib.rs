@@ -1,0 +1,223 @@
+//! The gateway: the tonic gRPC API (sessions, connections, catalog, admin; reflection and grpc.health.v1)
+//! and the HTTP side (health and readiness now; MCP, Connect Links and the OAuth callback
+//! later). It keeps no state of its own: any replica serves any session.
+
+mod auth;
+mod error;
+mod execute;
+mod grpc;
+mod http;
+mod results;
+mod state;
+mod view;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use switchboard_catalog::{Catalog, LoadOptions};
+use switchboard_config::Config;
+use switchboard_proto::v1::{
+    admin_service_server::AdminServiceServer, catalog_service_server::CatalogServiceServer,
+    connection_service_server::ConnectionServiceServer,
+    session_service_server::SessionServiceServer,
+};
+use switchboard_store::Store;
+use tokio::net::TcpListener;
+use tokio_stream::StreamExt;
+use tokio_util::sync::CancellationToken;
+
+pub use error::GatewayError;
+pub use state::AppState;
+
+/// The gateway's bound listeners.
+pub struct Listeners {
+    pub grpc: TcpListener,
+    pub http: TcpListener,
+}
+
+impl Listeners {
+    /// Binds the configured addresses (port 0 picks free ports).
+    pub async fn bind(config: &Config) -> Result<Listeners, GatewayError> {
+        let bind = |addr: String| async move {
+            TcpListener::bind(&addr)
+                .await
+                .map_err(|source| GatewayError::Bind { addr, source })
+        };
+        Ok(Listeners {
+            grpc: bind(config.gateway.grpc_addr.clone()).await?,
+            http: bind(config.gateway.http_addr.clone()).await?,
+        })
+    }
+
+    pub fn grpc_addr(&self) -> Option<SocketAddr> {
+        self.grpc.local_addr().ok()
+    }
+
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http.local_addr().ok()
+    }
+}
+
+/// Loads the catalog named by the config; a malformed toolkit file is an error naming the
+/// file, the tool and the problem.
+pub fn load_catalog(config: &Config) -> Result<Catalog, GatewayError> {
+    let options = LoadOptions {
+        base_url_overrides: config.catalog.base_urls.clone(),
+    };
+    Ok(Catalog::load_dir(Path::new(&config.catalog.dir), &options)?)
+}
+
+/// Runs the gateway until `shutdown` is cancelled, then drains: health turns NOT_SERVING, the
+/// listeners stop accepting and in-flight calls finish.
+pub async fn run(
+    config: Config,
+    listeners: Listeners,
+    shutdown: CancellationToken,
+) -> Result<(), GatewayError> {
+    let catalog = Arc::new(load_catalog(&config)?);
+    let store = Store::connect(&config.redis.url, &config.redis.key_prefix)
+        .await
+        .map_err(|e| {
+            GatewayError::Redis(format!(
+                "cannot connect to {}: {e}",
+                redact_url(&config.redis.url)
+            ))
+        })?;
+    let bus = switchboard_bus::Bus::connect(
+        &config.nats.url,
+        switchboard_bus::Names {
+            stream_prefix: config.nats.stream_prefix.clone(),
+            subject_prefix: config.nats.subject_prefix.clone(),
+        },
+        Duration::from_secs(10),
+    )
+    .await?;
+    bus.ensure_streams(config.executions.max_queued_jobs)
+        .await?;
+    let sealer = switchboard_crypto::Sealer::new(&config.crypto.keys, &config.crypto.current_key)
+        .map_err(|e| GatewayError::Crypto(e.to_string()))?;
+    let http_addr = listeners
+        .http
+        .local_addr()
+        .map_err(|source| GatewayError::Bind {
+            addr: config.gateway.http_addr.clone(),
+            source,
+        })?;
+    let public_url = config
+        .gateway
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{http_addr}"))
+        .trim_end_matches('/')
+        .to_owned();
+    let results = results::Results::start(&bus, shutdown.clone())
+        .await
+        .map_err(|e| GatewayError::Serve(format!("failed to subscribe to worker replies: {e}")))?;
+    let state = AppState::new(config, catalog, store, bus, sealer, results, public_url);
+    serve(state, listeners, shutdown).await
+}
+
+/// A URL without its user-info part, so a password in it never reaches an error or a log.
+fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            format!("{}://***@{}", &url[..scheme], &url[at + 1..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+async fn serve(
+    state: AppState,
+    listeners: Listeners,
+    shutdown: CancellationToken,
+) -> Result<(), GatewayError> {
+    let (health_reporter, health_service) = tonic_health::server::health_reporter();
+    health_reporter
+        .set_serving::<SessionServiceServer<grpc::session::SessionApi>>()
+        .await;
+    health_reporter
+        .set_serving::<CatalogServiceServer<grpc::catalog::CatalogApi>>()
+        .await;
+    health_reporter
+        .set_serving::<ConnectionServiceServer<grpc::connection::ConnectionApi>>()
+        .await;
+    health_reporter
+        .set_serving::<AdminServiceServer<grpc::admin::AdminApi>>()
+        .await;
+    // Both reflection versions: v1, and v1alpha for clients that only speak the older one.
+    let reflection = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(switchboard_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    let reflection_v1 = reflection()
+        .build_v1()
+        .map_err(|e| GatewayError::Reflection(e.to_string()))?;
+    let reflection_v1alpha = reflection()
+        .build_v1alpha()
+        .map_err(|e| GatewayError::Reflection(e.to_string()))?;
+
+    let grpc_addr = listeners.grpc.local_addr().ok();
+    let http_addr = listeners.http.local_addr().ok();
+    tracing::info!(grpc = ?grpc_addr, http = ?http_addr, "gateway listening");
+
+    let grpc_shutdown = shutdown.clone();
+    let reporter = health_reporter.clone();
+    let grpc = tonic::transport::Server::builder()
+        .add_service(health_service)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .add_service(SessionServiceServer::new(grpc::session::SessionApi::new(
+            state.clone(),
+        )))
+        .add_service(CatalogServiceServer::new(grpc::catalog::CatalogApi::new(
+            state.clone(),
+        )))
+        .add_service(ConnectionServiceServer::new(
+            grpc::connection::ConnectionApi::new(state.clone()),
+        ))
+        .add_service(AdminServiceServer::new(grpc::admin::AdminApi::new(
+            state.clone(),
+        )))
+        .serve_with_incoming_shutdown(
+            // Small request/response pairs must not wait for Nagle's algorithm.
+            tokio_stream::wrappers::TcpListenerStream::new(listeners.grpc).map(|conn| {
+                conn.inspect(|stream| {
+                    if let Err(e) = stream.set_nodelay(true) {
+                        tracing::debug!(error = %e, "failed to set TCP_NODELAY");
+                    }
+                })
+            }),
+            async move {
+                grpc_shutdown.cancelled().await;
+                reporter
+                    .set_service_status("", tonic_health::ServingStatus::NotServing)
+                    .await;
+            },
+        );
+    let http_shutdown = shutdown.clone();
+    let http = axum::serve(listeners.http, http::router(state.clone()))
+        .with_graceful_shutdown(async move { http_shutdown.cancelled().await });
+    let servers = async { tokio::join!(grpc, async { http.await }) };
+    // Draining waits for open connections to go away; a client that keeps an idle channel
+    // open would hold the process forever, so the grace period bounds it.
+    let grace = Duration::from_secs(state.config.shutdown_grace_secs);
+    let grace_over = async {
+        shutdown.cancelled().await;
+        tokio::time::sleep(grace).await;
+    };
+    tokio::select! {
+        (grpc_result, http_result) = servers => {
+            grpc_result.map_err(|e| GatewayError::Serve(e.to_string()))?;
+            http_result.map_err(|e| GatewayError::Serve(e.to_string()))?;
+            tracing::info!("gateway stopped");
+        }
+        () = grace_over => {
+            tracing::warn!(grace_secs = grace.as_secs(), "grace period over; closing the connections still open");
+        }
+    }
+    Ok(())
+}

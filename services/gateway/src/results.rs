@@ -1,0 +1,119 @@
+//! Replies from workers to this gateway. One subscription per gateway (on
+//! `<prefix>.results.<gateway id>.*`) hands each reply to the sync call waiting for it, so a
+//! waiting call costs a map entry, not a subscription.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use futures::StreamExt;
+use prost::Message;
+use switchboard_bus::Bus;
+use switchboard_proto::v1::Execution;
+use tokio::sync::oneshot;
+use tokio_util::sync::CancellationToken;
+
+/// A worker's reply: the finished execution, whole unless its result was too large for a
+/// message (then `in_store_only`, and the caller reads it from the store).
+#[derive(Debug)]
+pub struct Reply {
+    pub execution: Execution,
+    pub in_store_only: bool,
+}
+
+/// Header a worker sets when the reply leaves the result out.
+pub const RESULT_IN_STORE: &str = "Sb-Result-In-Store";
+
+/// Routes worker replies to waiting calls.
+#[derive(Clone)]
+pub struct Results {
+    gateway_id: Arc<str>,
+    waiters: Arc<Mutex<HashMap<String, oneshot::Sender<Reply>>>>,
+}
+
+/// Removes the waiter when the call ends, whatever the outcome.
+pub struct Waiter {
+    results: Results,
+    execution_id: String,
+    pub receiver: oneshot::Receiver<Reply>,
+}
+
+impl Drop for Waiter {
+    fn drop(&mut self) {
+        self.results
+            .waiters
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&self.execution_id);
+    }
+}
+
+impl Results {
+    /// Subscribes and starts routing until `shutdown`.
+    pub async fn start(
+        bus: &Bus,
+        shutdown: CancellationToken,
+    ) -> Result<Results, async_nats::SubscribeError> {
+        let gateway_id: Arc<str> = ulid::Ulid::new().to_string().to_lowercase().into();
+        let results = Results {
+            gateway_id: Arc::clone(&gateway_id),
+            waiters: Arc::default(),
+        };
+        let mut subscription = bus
+            .client
+            .subscribe(bus.names.results_wildcard(&gateway_id))
+            .await?;
+        let router = results.clone();
+        tokio::spawn(async move {
+            loop {
+                let message = tokio::select! {
+                    () = shutdown.cancelled() => break,
+                    m = subscription.next() => m,
+                };
+                let Some(message) = message else { break };
+                let in_store_only = message
+                    .headers
+                    .as_ref()
+                    .is_some_and(|h| h.get(RESULT_IN_STORE).is_some());
+                match Execution::decode(message.payload.as_ref()) {
+                    Ok(execution) => router.deliver(Reply {
+                        execution,
+                        in_store_only,
+                    }),
+                    Err(e) => {
+                        tracing::warn!(error = %e, subject = %message.subject, "undecodable execution reply")
+                    }
+                }
+            }
+        });
+        Ok(results)
+    }
+
+    pub fn gateway_id(&self) -> &str {
+        &self.gateway_id
+    }
+
+    /// Registers interest in one execution's reply (before its job is published).
+    pub fn wait_for(&self, execution_id: &str) -> Waiter {
+        let (sender, receiver) = oneshot::channel();
+        self.waiters
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(execution_id.to_owned(), sender);
+        Waiter {
+            results: self.clone(),
+            execution_id: execution_id.to_owned(),
+            receiver,
+        }
+    }
+
+    fn deliver(&self, reply: Reply) {
+        let waiter = self
+            .waiters
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&reply.execution.id);
+        if let Some(sender) = waiter {
+            let _ = sender.send(reply);
+        }
+    }
+}

@@ -1,0 +1,63 @@
+//! What every request handler shares.
+
+use std::sync::Arc;
+
+use switchboard_bus::Bus;
+use switchboard_catalog::meta::MetaTools;
+use switchboard_catalog::Catalog;
+use switchboard_config::Config;
+use switchboard_crypto::Sealer;
+use switchboard_store::Store;
+
+/// Shared, cheaply cloned gateway state.
+#[derive(Clone)]
+pub struct AppState {
+    pub inner: Arc<Inner>,
+}
+
+pub struct Inner {
+    pub config: Config,
+    pub catalog: Arc<Catalog>,
+    /// The meta tools under the configured prefix, built once.
+    pub meta: MetaTools,
+    pub store: Store,
+    pub bus: Bus,
+    /// Seals credentials before they are stored.
+    pub sealer: Sealer,
+    /// Routes worker replies to waiting sync calls.
+    pub results: crate::results::Results,
+    /// Public base URL of the HTTP side, without a trailing slash.
+    pub public_url: String,
+}
+
+impl AppState {
+    pub fn new(
+        config: Config,
+        catalog: Arc<Catalog>,
+        store: Store,
+        bus: Bus,
+        sealer: Sealer,
+        results: crate::results::Results,
+        public_url: String,
+    ) -> AppState {
+        AppState {
+            inner: Arc::new(Inner {
+                meta: MetaTools::new(&config.sessions.meta_tool_prefix),
+                config,
+                catalog,
+                store,
+                bus,
+                sealer,
+                results,
+                public_url,
+            }),
+        }
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.inner
+    }
+}

@@ -1,0 +1,398 @@
+//! One job: claim the execution, run it (or answer from what is stored), store the result,
+//! reply to the waiting gateway, acknowledge. The result is stored before the reply and the
+//! reply before the ack, so a crash at any point leaves either a finished record or a job that
+//! will be redelivered.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream::{AckKind, Message};
+use prost::Message as _;
+use switchboard_core::credential::Credential;
+use switchboard_proto::v1::{Execution, ExecutionError, ExecutionStatus};
+use switchboard_store::{Claim, JobRecord};
+use tracing::Instrument;
+
+use crate::provider::{self, CallPolicy, Outcome};
+use crate::Context;
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+fn timestamp() -> prost_types::Timestamp {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    prost_types::Timestamp {
+        seconds: i64::try_from(now.as_secs()).unwrap_or(i64::MAX),
+        nanos: i32::try_from(now.subsec_nanos()).unwrap_or(0),
+    }
+}
+
+fn failed(
+    execution: &Execution,
+    status: ExecutionStatus,
+    code: &str,
+    message: String,
+    provider_status: u32,
+) -> Execution {
+    let mut ended = execution.clone();
+    ended.status = status as i32;
+    ended.error = Some(ExecutionError {
+        code: code.to_owned(),
+        message,
+        provider_status,
+    });
+    ended.end_time = Some(timestamp());
+    ended
+}
+
+/// Handles one job message in a `job` span that continues the trace of the message's
+/// `traceparent` header (the gateway's `ExecuteTool` span).
+pub(crate) async fn handle(context: &Arc<Context>, message: Message) {
+    let span = tracing::info_span!("job", execution_id = tracing::field::Empty);
+    if let Some(traceparent) = message
+        .headers
+        .as_ref()
+        .and_then(|h| h.get(switchboard_bus::headers::TRACEPARENT))
+    {
+        switchboard_telemetry::set_parent_from_traceparent(&span, traceparent.as_str());
+    }
+    handle_in_span(context, message).instrument(span).await
+}
+
+/// Handles one job message; never panics on bad input.
+async fn handle_in_span(context: &Arc<Context>, message: Message) {
+    let job: switchboard_bus::Job = match serde_json::from_slice(&message.payload) {
+        Ok(job) => job,
+        Err(e) => {
+            tracing::warn!(error = %e, subject = %message.subject, "malformed job; dropping it");
+            let _ = message.ack_with(AckKind::Term).await;
+            return;
+        }
+    };
+    tracing::Span::current().record("execution_id", job.execution_id.as_str());
+    let outcome = run(context, &job, &message).await;
+    match outcome {
+        Ok(Done::Leave) => {}
+        Ok(Done::Ack) => {
+            if let Err(e) = message.ack().await {
+                tracing::warn!(execution_id = %job.execution_id, error = %e, "failed to acknowledge a finished job; it will be redelivered and answered from the stored result");
+            }
+        }
+        Err(e) => {
+            // The store is unreachable: leave the job for a later delivery.
+            tracing::warn!(execution_id = %job.execution_id, error = %e, "job not finished; it will be redelivered");
+            let _ = message
+                .ack_with(AckKind::Nak(Some(Duration::from_millis(500))))
+                .await;
+        }
+    }
+}
+
+/// What to do with a job message once handled.
+enum Done {
+    /// Acknowledge it: the execution is finished.
+    Ack,
+    /// Neither acknowledge nor refuse it: another delivery of the job is running it.
+    Leave,
+}
+
+/// The lease a worker holds on an execution it runs, renewed with each in-progress ack: as
+/// long as the job's acknowledgement time, so a lapsed lease matches a redelivery.
+fn lease(context: &Context) -> Duration {
+    Duration::from_secs(context.config.worker.ack_wait_secs.max(1))
+}
+
+async fn run(
+    context: &Arc<Context>,
+    job: &switchboard_bus::Job,
+    message: &Message,
+) -> Result<Done, switchboard_core::Error> {
+    let store = &context.store;
+    let claim = store
+        .claim_execution(&job.project_id, &job.execution_id, lease(context), |e| {
+            let mut running = e.clone();
+            running.status = ExecutionStatus::Running as i32;
+            running.attempts += 1;
+            if running.start_time.is_none() {
+                running.start_time = Some(timestamp());
+            }
+            running
+        })
+        .await;
+    let claim = match claim {
+        Ok(c) => c,
+        Err(switchboard_core::Error::NotFound { .. }) => {
+            tracing::warn!(execution_id = %job.execution_id, "job for an execution that does not exist; dropping it");
+            return Ok(Done::Ack);
+        }
+        Err(e) => return Err(e),
+    };
+    let record = match claim {
+        Claim::Finished(record) => {
+            // Redelivered after it finished: answer from the stored result.
+            reply(context, &record.reply_subject, &record.execution).await;
+            return Ok(Done::Ack);
+        }
+        Claim::Busy(_) => {
+            // This copy of the job waited (in this or another worker's buffer) past its
+            // acknowledgement time and the stream handed the job out again; the delivery that
+            // runs it holds the lease, acknowledges it when done, and if it stops, the lease
+            // lapses and the job comes back.
+            tracing::debug!(execution_id = %job.execution_id, "job already running under another delivery; leaving this copy");
+            return Ok(Done::Leave);
+        }
+        Claim::Abandoned(record) => {
+            let idempotent = context
+                .catalog
+                .tool(&record.execution.tool_slug)
+                .is_some_and(|t| t.is_idempotent());
+            if !idempotent {
+                let ended = failed(
+                    &record.execution,
+                    ExecutionStatus::OutcomeUnknown,
+                    "OUTCOME_UNKNOWN",
+                    "an earlier attempt stopped after it may have reached the provider; the tool is not idempotent, so it was not repeated and whether it took effect is unknown".into(),
+                    0,
+                );
+                finish(context, job, &record, ended).await?;
+                return Ok(Done::Ack);
+            }
+            tracing::info!(execution_id = %job.execution_id, "re-running an idempotent tool whose earlier attempt stopped");
+            let mut again = record.clone();
+            again.execution.attempts += 1;
+            again
+        }
+        Claim::Claimed(record) => {
+            // The claim moved only the status and lease; the RUNNING record is written while
+            // the call starts, off the critical path (and before `finish`, which waits for it).
+            let (ended, stored) = tokio::join!(
+                execute(context, &job.project_id, &record, message),
+                store.store_running(&job.project_id, &record),
+            );
+            if let Err(e) = stored {
+                tracing::debug!(execution_id = %job.execution_id, error = %e, "RUNNING record not stored; the final one follows");
+            }
+            finish(context, job, &record, ended).await?;
+            return Ok(Done::Ack);
+        }
+    };
+    let ended = execute(context, &job.project_id, &record, message).await;
+    finish(context, job, &record, ended).await?;
+    Ok(Done::Ack)
+}
+
+/// Stores the final record (unless another attempt finished first), then replies.
+async fn finish(
+    context: &Arc<Context>,
+    job: &switchboard_bus::Job,
+    record: &JobRecord,
+    ended: Execution,
+) -> Result<(), switchboard_core::Error> {
+    let stored = context
+        .store
+        .transition_execution(
+            &job.project_id,
+            &ended,
+            &[ExecutionStatus::Running, ExecutionStatus::Queued],
+        )
+        .await?;
+    let final_record = if stored {
+        ended
+    } else {
+        context
+            .store
+            .get_execution(&job.project_id, &job.execution_id)
+            .await?
+    };
+    tracing::debug!(execution_id = %final_record.id, status = ?final_record.status(), "execution finished");
+    reply(context, &record.reply_subject, &final_record).await;
+    Ok(())
+}
+
+async fn reply(context: &Arc<Context>, subject: &str, execution: &Execution) {
+    if subject.is_empty() {
+        return;
+    }
+    if let Err(e) = context
+        .bus
+        .client
+        .publish(subject.to_owned(), execution.encode_to_vec().into())
+        .await
+    {
+        tracing::warn!(execution_id = %execution.id, error = %e, "failed to reply; the caller will read the stored result");
+    }
+}
+
+/// Runs the provider call for a claimed execution and returns its final record.
+async fn execute(
+    context: &Arc<Context>,
+    project: &str,
+    record: &JobRecord,
+    message: &Message,
+) -> Execution {
+    let execution = &record.execution;
+    let left_ms = record.deadline_ms - now_ms();
+    if left_ms <= 0 {
+        return failed(
+            execution,
+            ExecutionStatus::TimedOut,
+            "TIMED_OUT",
+            "the call's deadline passed before a worker could run it; it was not run".into(),
+            0,
+        );
+    }
+    let (Some(tool), Some(toolkit)) = (
+        context.catalog.tool(&execution.tool_slug),
+        context.catalog.toolkit(&execution.toolkit),
+    ) else {
+        return failed(
+            execution,
+            ExecutionStatus::Failed,
+            "INTERNAL",
+            format!(
+                "tool {} is not in this worker's catalog",
+                execution.tool_slug
+            ),
+            0,
+        );
+    };
+    let credential = match credential(context, project, record).await {
+        Ok(c) => c,
+        Err(message) => {
+            return failed(
+                execution,
+                ExecutionStatus::Failed,
+                "ACCOUNT_UNAVAILABLE",
+                message,
+                0,
+            )
+        }
+    };
+    let arguments: serde_json::Value = match serde_json::from_str(&record.arguments_json) {
+        Ok(v) => v,
+        Err(_) => {
+            return failed(
+                execution,
+                ExecutionStatus::Failed,
+                "INTERNAL",
+                "stored arguments do not parse".into(),
+                0,
+            )
+        }
+    };
+    // The call's deadline is how long its caller waits and whether the job may still start.
+    // Once started, the provider call gets at least one full provider timeout: cutting it at a
+    // short sync deadline would leave a call the provider may have carried out recorded as
+    // OUTCOME_UNKNOWN, when waiting gives its real answer for GetExecution.
+    let provider_timeout_ms = context.config.worker.provider_timeout_ms;
+    let budget_ms = u64::try_from(left_ms).unwrap_or(0).max(provider_timeout_ms);
+    let policy = CallPolicy {
+        timeout: Duration::from_millis(provider_timeout_ms),
+        max_retries: context.config.worker.max_retries,
+        deadline: tokio::time::Instant::now() + Duration::from_millis(budget_ms),
+    };
+    // Long calls keep the job from being redelivered with in-progress acks.
+    let progress_every = Duration::from_secs(context.config.worker.ack_wait_secs.max(3) / 3);
+    // `http.status` is recorded by the provider client on each answer.
+    let call_span = tracing::info_span!(
+        "provider call",
+        toolkit = %toolkit.slug,
+        tool = %tool.slug,
+        http.status = tracing::field::Empty,
+    );
+    let call = provider::call(
+        &context.http,
+        toolkit,
+        tool,
+        &arguments,
+        &credential,
+        &policy,
+    )
+    .instrument(call_span);
+    tokio::pin!(call);
+    let result = loop {
+        tokio::select! {
+            result = &mut call => break result,
+            () = tokio::time::sleep(progress_every) => {
+                // The lease first: it then never outlasts the job's acknowledgement time.
+                let _ = context
+                    .store
+                    .renew_execution_lease(project, &execution.id, lease(context))
+                    .await;
+                let _ = message.ack_with(AckKind::Progress).await;
+            }
+        }
+    };
+    let mut ended = execution.clone();
+    ended.attempts = ended
+        .attempts
+        .saturating_add(result.attempts.saturating_sub(1));
+    ended.end_time = Some(timestamp());
+    match result.outcome {
+        Outcome::Success(data) => {
+            ended.status = ExecutionStatus::Succeeded as i32;
+            ended.data = Some(switchboard_proto::json_to_value(&data));
+        }
+        Outcome::Failed {
+            code,
+            message,
+            provider_status,
+        } => {
+            let status = if code == provider::PROVIDER_TIMEOUT && !tool.is_idempotent() {
+                // The request may have reached the provider before the timeout.
+                ExecutionStatus::OutcomeUnknown
+            } else {
+                ExecutionStatus::Failed
+            };
+            ended.status = status as i32;
+            ended.error = Some(ExecutionError {
+                code: code.to_owned(),
+                message,
+                provider_status: u32::from(provider_status),
+            });
+        }
+    }
+    ended
+}
+
+/// Opens the execution's account credential (NO_AUTH toolkits have none).
+async fn credential(
+    context: &Arc<Context>,
+    project: &str,
+    record: &JobRecord,
+) -> Result<Credential, String> {
+    let Some(account) = &record.execution.account else {
+        return Ok(Credential::None);
+    };
+    let stored = match &record.account {
+        Some(stored) if stored.account.id == account.id => stored.clone(),
+        _ => context
+            .store
+            .get_account(project, &account.id)
+            .await
+            .map_err(|_| format!("connected account {} is gone", account.id))?,
+    };
+    if stored.account.status != switchboard_core::accounts::ACTIVE {
+        return Err(format!(
+            "connected account {} is {}",
+            account.id, stored.account.status
+        ));
+    }
+    let plain = context
+        .sealer
+        .open(&stored.sealed, &account.id)
+        .map_err(|e| {
+            format!(
+                "the credential of account {} cannot be opened: {e}",
+                account.id
+            )
+        })?;
+    Credential::from_bytes(&plain)
+        .map_err(|_| format!("the credential of account {} is unreadable", account.id))
+}

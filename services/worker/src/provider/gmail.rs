@@ -1,0 +1,176 @@
+//! Native Gmail handlers: sending and drafting need an RFC 822 message, base64url-encoded as
+//! `raw`, which a declarative mapping cannot build.
+
+use base64::engine::general_purpose::{STANDARD, URL_SAFE};
+use base64::Engine as _;
+use reqwest::Method;
+use serde_json::{json, Map, Value};
+
+/// Longest header or body line allowed by RFC 5322, without its CRLF.
+const MAX_LINE: usize = 998;
+
+/// The method, path template and JSON body of native handler `native`.
+pub(super) fn request(
+    native: &str,
+    args: &Map<String, Value>,
+) -> Result<(Method, &'static str, Value), String> {
+    match native {
+        "gmail_send_email" => Ok((
+            Method::POST,
+            "/gmail/v1/users/{userId}/messages/send",
+            json!({"raw": URL_SAFE.encode(message(args)?)}),
+        )),
+        "gmail_create_draft" => Ok((
+            Method::POST,
+            "/gmail/v1/users/{userId}/drafts",
+            json!({"message": {"raw": URL_SAFE.encode(message(args)?)}}),
+        )),
+        other => Err(format!("native handler {other:?} does not exist")),
+    }
+}
+
+/// The RFC 822 message of `recipient_email`, `cc`, `bcc`, `subject`, `body` and `is_html`.
+/// Gmail adds `From`, `Date` and `Message-ID`, and removes `Bcc` from what recipients see.
+fn message(args: &Map<String, Value>) -> Result<String, String> {
+    let mut out = String::new();
+    if let Some(to) = args.get("recipient_email").and_then(Value::as_str) {
+        header(&mut out, "To", &address(to)?);
+    }
+    for (name, field) in [("Cc", "cc"), ("Bcc", "bcc")] {
+        let list = addresses(args.get(field))?;
+        if !list.is_empty() {
+            header(&mut out, name, &list.join(", "));
+        }
+    }
+    let subject = args.get("subject").and_then(Value::as_str).unwrap_or("");
+    header(&mut out, "Subject", &encode_header_text(subject));
+    header(&mut out, "MIME-Version", "1.0");
+    let html = args
+        .get("is_html")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let kind = if html { "text/html" } else { "text/plain" };
+    header(
+        &mut out,
+        "Content-Type",
+        &format!("{kind}; charset=\"UTF-8\""),
+    );
+
+    let body = args.get("body").and_then(Value::as_str).unwrap_or("");
+    let body = body.replace("\r\n", "\n").replace('\r', "\n");
+    let plain = body.is_ascii() && body.split('\n').all(|l| l.len() <= MAX_LINE);
+    if plain {
+        header(&mut out, "Content-Transfer-Encoding", "7bit");
+        out.push_str("\r\n");
+        out.push_str(&body.replace('\n', "\r\n"));
+    } else {
+        header(&mut out, "Content-Transfer-Encoding", "base64");
+        out.push_str("\r\n");
+        let encoded = STANDARD.encode(body.replace('\n', "\r\n"));
+        for line in encoded.as_bytes().chunks(76) {
+            out.push_str(&String::from_utf8_lossy(line));
+            out.push_str("\r\n");
+        }
+    }
+    Ok(out)
+}
+
+fn header(out: &mut String, name: &str, value: &str) {
+    out.push_str(name);
+    out.push_str(": ");
+    out.push_str(value);
+    out.push_str("\r\n");
+}
+
+/// An address as given, refused if it could end the header and start another.
+fn address(text: &str) -> Result<String, String> {
+    if text.chars().any(char::is_control) {
+        return Err("an email address must not contain control characters".into());
+    }
+    Ok(text.trim().to_owned())
+}
+
+fn addresses(value: Option<&Value>) -> Result<Vec<String>, String> {
+    match value {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::String(one)) => Ok(vec![address(one)?]),
+        Some(Value::Array(items)) => items
+            .iter()
+            .filter_map(Value::as_str)
+            .map(address)
+            .collect(),
+        Some(_) => Err("cc and bcc must be lists of email addresses".into()),
+    }
+}
+
+/// Printable ASCII as is; anything else as RFC 2047 `=?UTF-8?B?…?=` words of at most 75
+/// characters, folded onto continuation lines. Line breaks become spaces.
+fn encode_header_text(text: &str) -> String {
+    let text: String = text
+        .chars()
+        .map(|c| if c == '\r' || c == '\n' { ' ' } else { c })
+        .collect();
+    let printable = text.chars().all(|c| c == ' ' || c.is_ascii_graphic());
+    if printable && text.len() <= MAX_LINE - 20 {
+        return text;
+    }
+    // 45 bytes encode to 60 base64 characters, plus 12 of `=?UTF-8?B?` and `?=`.
+    let mut words = Vec::new();
+    let mut chunk = String::new();
+    for c in text.chars() {
+        if chunk.len() + c.len_utf8() > 45 {
+            words.push(format!("=?UTF-8?B?{}?=", STANDARD.encode(&chunk)));
+            chunk.clear();
+        }
+        chunk.push(c);
+    }
+    if !chunk.is_empty() {
+        words.push(format!("=?UTF-8?B?{}?=", STANDARD.encode(&chunk)));
+    }
+    words.join("\r\n ")
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn args(value: Value) -> Map<String, Value> {
+        value.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn non_ascii_subject_is_encoded_in_short_words() {
+        let subject = "Grüße aus Köln — ".repeat(5);
+        let encoded = encode_header_text(&subject);
+        let mut decoded = Vec::new();
+        for word in encoded.split("\r\n ") {
+            assert!(word.len() <= 75, "{word}");
+            let inner = word.strip_prefix("=?UTF-8?B?").unwrap().strip_suffix("?=");
+            decoded.extend(STANDARD.decode(inner.unwrap()).unwrap());
+        }
+        assert_eq!(String::from_utf8(decoded).unwrap(), subject);
+        assert_eq!(encode_header_text("Hello\r\nBcc: x"), "Hello  Bcc: x");
+    }
+
+    #[test]
+    fn non_ascii_body_is_base64_and_html_is_marked() {
+        let raw = message(&args(json!({
+            "subject": "Hi", "body": "Zürich\nline 2", "is_html": true})))
+        .unwrap();
+        let (head, body) = raw.split_once("\r\n\r\n").unwrap();
+        assert!(head.contains("Content-Type: text/html; charset=\"UTF-8\"\r\n"));
+        assert!(head.ends_with("Content-Transfer-Encoding: base64"));
+        let decoded = STANDARD.decode(body.replace("\r\n", "")).unwrap();
+        assert_eq!(String::from_utf8(decoded).unwrap(), "Zürich\r\nline 2");
+        assert!(!head.contains("To:"));
+    }
+
+    #[test]
+    fn header_injection_through_an_address_is_refused() {
+        let bad = args(json!({"recipient_email": "a@x.com\r\nBcc: evil@y.com"}));
+        assert!(message(&bad).is_err());
+        let bad = args(json!({"cc": ["a@x.com\nX: y"]}));
+        assert!(message(&bad).is_err());
+    }
+}

@@ -1,0 +1,403 @@
+//! The test kit: [`Stack::spawn`] starts the gateway in-process on port 0 against the real
+//! Redis and NATS on loopback, with a private Redis key prefix and NATS stream/subject prefix,
+//! so tests run in parallel without seeing each other. `TEST_LOG=1` turns logs on.
+//!
+//! Environment: `SWITCHBOARD_TEST_REDIS_URL` (default `redis://127.0.0.1:6379`) and
+//! `SWITCHBOARD_TEST_NATS_URL` (default `nats://127.0.0.1:4222`).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use switchboard_config::Config;
+use switchboard_proto::v1::{
+    admin_service_client::AdminServiceClient, catalog_service_client::CatalogServiceClient,
+    session_service_client::SessionServiceClient, CreateApiKeyRequest, CreateProjectRequest,
+};
+use tokio_util::sync::CancellationToken;
+use tonic::metadata::MetadataValue;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::Channel;
+
+pub use switchboard_core::error::status_reason;
+
+pub mod build;
+pub mod calls;
+pub mod catalogs;
+pub mod inspect;
+pub mod workers;
+
+pub use build::*;
+pub use calls::*;
+
+/// Adds a bearer credential to every call.
+#[derive(Clone)]
+pub struct Bearer(pub Option<MetadataValue<tonic::metadata::Ascii>>);
+
+impl tonic::service::Interceptor for Bearer {
+    fn call(
+        &mut self,
+        mut request: tonic::Request<()>,
+    ) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(value) = &self.0 {
+            request
+                .metadata_mut()
+                .insert("authorization", value.clone());
+        }
+        Ok(request)
+    }
+}
+
+pub type Sessions = SessionServiceClient<InterceptedService<Channel, Bearer>>;
+pub type Catalog = CatalogServiceClient<InterceptedService<Channel, Bearer>>;
+pub type Admin = AdminServiceClient<InterceptedService<Channel, Bearer>>;
+pub type Connections = switchboard_proto::v1::connection_service_client::ConnectionServiceClient<
+    InterceptedService<Channel, Bearer>,
+>;
+
+/// A project with one API key.
+#[derive(Clone, Debug)]
+pub struct TestProject {
+    pub id: String,
+    pub api_key: String,
+    pub key_id: String,
+}
+
+/// A running gateway with private prefixes.
+pub struct Stack {
+    pub config: Config,
+    pub grpc_addr: SocketAddr,
+    pub http_addr: SocketAddr,
+    pub channel: Channel,
+    shutdown: CancellationToken,
+    task: Option<tokio::task::JoinHandle<Result<(), switchboard_gateway::GatewayError>>>,
+}
+
+/// The workspace's `toolkits/` directory.
+pub fn toolkits_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../toolkits")
+}
+
+/// A config for a private stack: port 0, unique prefixes, the workspace catalog.
+pub fn test_config() -> Config {
+    let unique = ulid::Ulid::new().to_string().to_lowercase();
+    let mut config = Config::default();
+    config.gateway.grpc_addr = "127.0.0.1:0".into();
+    config.gateway.http_addr = "127.0.0.1:0".into();
+    config.gateway.admin_token = Some(format!("admin-{unique}"));
+    config.redis.url = std::env::var("SWITCHBOARD_TEST_REDIS_URL")
+        .unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    config.redis.key_prefix = format!("sbt-{unique}");
+    config.nats.url = std::env::var("SWITCHBOARD_TEST_NATS_URL")
+        .unwrap_or_else(|_| "nats://127.0.0.1:4222".into());
+    config.nats.stream_prefix = format!("SBT_{}", unique.to_uppercase());
+    config.nats.subject_prefix = format!("sbt{unique}");
+    config.catalog.dir = toolkits_dir();
+    config
+        .crypto
+        .keys
+        .insert("test".into(), switchboard_crypto::generate_key());
+    config.crypto.current_key = "test".into();
+    config
+}
+
+fn init_logs() {
+    // The guard lives as long as the test binary: dropping it would shut tracing down.
+    static GUARD: std::sync::OnceLock<Option<switchboard_telemetry::Guard>> =
+        std::sync::OnceLock::new();
+    GUARD.get_or_init(|| {
+        std::env::var("TEST_LOG").is_ok_and(|v| v == "1").then(|| {
+            switchboard_telemetry::init(&switchboard_config::TelemetryConfig {
+                log_filter: "debug,h2=info,tower=info,hyper=info,async_nats=info".into(),
+                ..Default::default()
+            })
+        })
+    });
+}
+
+impl Stack {
+    /// Starts a gateway with [`test_config`].
+    pub async fn spawn() -> Stack {
+        Stack::spawn_with(test_config()).await
+    }
+
+    /// Starts a gateway with `config` (listeners on its addresses).
+    pub async fn spawn_with(config: Config) -> Stack {
+        init_logs();
+        let listeners = switchboard_gateway::Listeners::bind(&config)
+            .await
+            .expect("bind listeners");
+        let grpc_addr = listeners.grpc_addr().expect("grpc addr");
+        let http_addr = listeners.http_addr().expect("http addr");
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(switchboard_gateway::run(
+            config.clone(),
+            listeners,
+            shutdown.clone(),
+        ));
+        let channel = Channel::from_shared(format!("http://{grpc_addr}"))
+            .expect("uri")
+            .connect_lazy();
+        let stack = Stack {
+            config,
+            grpc_addr,
+            http_addr,
+            channel,
+            shutdown,
+            task: Some(task),
+        };
+        stack.wait_ready().await;
+        stack
+    }
+
+    async fn wait_ready(&self) {
+        let url = format!("http://{}/readyz", self.http_addr);
+        for _ in 0..200 {
+            if let Some(task) = &self.task {
+                assert!(!task.is_finished(), "gateway exited during start-up");
+            }
+            if http_get(&url)
+                .await
+                .is_some_and(|(status, _)| status == 200)
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("gateway did not become ready at {url}");
+    }
+
+    fn bearer(token: Option<&str>) -> Bearer {
+        Bearer(token.map(|t| format!("Bearer {t}").parse().expect("ascii token")))
+    }
+
+    /// Session API as the holder of `api_key` (None: no credential).
+    pub fn sessions(&self, api_key: Option<&str>) -> Sessions {
+        sessions_on(self.channel.clone(), api_key)
+    }
+
+    /// Connection API (auth configs, connected accounts) as the holder of `api_key`.
+    pub fn connections(&self, api_key: Option<&str>) -> Connections {
+        switchboard_proto::v1::connection_service_client::ConnectionServiceClient::with_interceptor(
+            self.channel.clone(),
+            Stack::bearer(api_key),
+        )
+    }
+
+    pub fn catalog(&self, api_key: Option<&str>) -> Catalog {
+        CatalogServiceClient::with_interceptor(self.channel.clone(), Stack::bearer(api_key))
+    }
+
+    /// Admin API with the stack's admin token.
+    pub fn admin(&self) -> Admin {
+        self.admin_with(self.config.gateway.admin_token.as_deref())
+    }
+
+    pub fn admin_with(&self, token: Option<&str>) -> Admin {
+        AdminServiceClient::with_interceptor(self.channel.clone(), Stack::bearer(token))
+    }
+
+    /// Starts a gateway with [`test_config`] and one project: the stack, the project, and the
+    /// session API as the holder of the project's key.
+    pub async fn spawn_sessions() -> (Stack, TestProject, Sessions) {
+        let stack = Stack::spawn().await;
+        let p = stack.project().await;
+        let s = stack.sessions(Some(&p.api_key));
+        (stack, p, s)
+    }
+
+    /// Like [`Stack::spawn_sessions`], with the catalog API as the holder of the project's key.
+    pub async fn spawn_catalog() -> (Stack, TestProject, Catalog) {
+        let stack = Stack::spawn().await;
+        let p = stack.project().await;
+        let catalog = stack.catalog(Some(&p.api_key));
+        (stack, p, catalog)
+    }
+
+    /// The name of the meta tool `action` (`SEARCH_TOOLS`, …) with the configured prefix.
+    pub fn meta_tool(&self, action: &str) -> String {
+        format!("{}{action}", self.config.sessions.meta_tool_prefix)
+    }
+
+    /// Creates a project and an API key through the admin API.
+    pub async fn project(&self) -> TestProject {
+        let mut admin = self.admin();
+        let project = admin
+            .create_project(CreateProjectRequest {
+                name: "test".into(),
+            })
+            .await
+            .expect("create project")
+            .into_inner()
+            .project
+            .expect("project");
+        let key = admin
+            .create_api_key(CreateApiKeyRequest {
+                project_id: project.id.clone(),
+                name: "test".into(),
+            })
+            .await
+            .expect("create key")
+            .into_inner();
+        TestProject {
+            id: project.id,
+            api_key: key.secret,
+            key_id: key.api_key.expect("key").id,
+        }
+    }
+
+    /// A store handle on the stack's Redis prefix, to inspect what was written.
+    pub async fn store(&self) -> switchboard_store::Store {
+        switchboard_store::Store::connect(&self.config.redis.url, &self.config.redis.key_prefix)
+            .await
+            .expect("store")
+    }
+
+    /// Number of Redis keys under the stack's prefix.
+    pub async fn key_count(&self) -> usize {
+        self.keys().await.len()
+    }
+
+    /// The Redis keys under the stack's prefix, as SCAN gives them.
+    pub async fn keys(&self) -> Vec<String> {
+        let client = redis_client(&self.config.redis.url);
+        let mut conn = client
+            .get_multiplexed_async_connection()
+            .await
+            .expect("redis");
+        let mut cursor: u64 = 0;
+        let mut all = Vec::new();
+        loop {
+            let (next, keys): (u64, Vec<String>) = redis_cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(format!("{}:*", self.config.redis.key_prefix))
+                .arg("COUNT")
+                .arg(1000)
+                .query_async(&mut conn)
+                .await
+                .expect("scan");
+            all.extend(keys);
+            if next == 0 {
+                return all;
+            }
+            cursor = next;
+        }
+    }
+
+    /// Stops the gateway and leaves what it stored: for a second gateway on the same prefixes
+    /// as another stack that is stopped (and purges) later.
+    pub async fn stop_keep_data(mut self) {
+        self.stop_gateway().await;
+    }
+
+    async fn stop_gateway(&mut self) {
+        self.shutdown.cancel();
+        if let Some(task) = self.task.take() {
+            let result = tokio::time::timeout(Duration::from_secs(10), task).await;
+            assert!(
+                matches!(result, Ok(Ok(Ok(())))),
+                "gateway did not stop cleanly: {result:?}"
+            );
+        }
+    }
+
+    /// Stops the gateway and removes everything under the stack's prefixes.
+    pub async fn stop(mut self) {
+        self.stop_gateway().await;
+        if let Ok(store) =
+            switchboard_store::Store::connect(&self.config.redis.url, &self.config.redis.key_prefix)
+                .await
+        {
+            let _ = store.purge_prefix().await;
+        }
+        let names = switchboard_bus::Names {
+            stream_prefix: self.config.nats.stream_prefix.clone(),
+            subject_prefix: self.config.nats.subject_prefix.clone(),
+        };
+        if let Ok(bus) =
+            switchboard_bus::Bus::connect(&self.config.nats.url, names, Duration::from_secs(5))
+                .await
+        {
+            bus.delete_streams().await;
+        }
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// Session API over `channel` as the holder of `api_key` (None: no credential).
+pub fn sessions_on(channel: Channel, api_key: Option<&str>) -> Sessions {
+    SessionServiceClient::with_interceptor(channel, Stack::bearer(api_key))
+}
+
+/// A channel to `addr` on a connection of its own, connected before it is returned.
+pub async fn connect(addr: SocketAddr) -> Channel {
+    Channel::from_shared(format!("http://{addr}"))
+        .expect("uri")
+        .connect()
+        .await
+        .expect("connect")
+}
+
+pub use redis_shim::{redis_client, redis_cmd};
+
+mod redis_shim {
+    //! Raw Redis access for tests, through the store crate's dependency.
+    pub fn redis_client(url: &str) -> switchboard_store::redis::Client {
+        switchboard_store::redis::Client::open(url).expect("redis url")
+    }
+    pub fn redis_cmd(name: &str) -> switchboard_store::redis::Cmd {
+        switchboard_store::redis::cmd(name)
+    }
+}
+
+/// A minimal HTTP/1.1 GET over a raw TCP stream: (status, body). None when nothing answers.
+pub async fn http_get(url: &str) -> Option<(u16, String)> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let rest = url.strip_prefix("http://")?;
+    let (host, path) = rest
+        .split_once('/')
+        .map(|(h, p)| (h, format!("/{p}")))
+        .unwrap_or((rest, "/".into()));
+    let mut stream = tokio::net::TcpStream::connect(host).await.ok()?;
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.ok()?;
+    let mut buf = Vec::new();
+    stream.read_to_end(&mut buf).await.ok()?;
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    let status = text.split_whitespace().nth(1)?.parse().ok()?;
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    Some((status, body))
+}
+
+/// The reason and field of an error status, asserting its code.
+pub fn expect_error(status: &tonic::Status, code: tonic::Code) -> (String, String) {
+    assert_eq!(status.code(), code, "unexpected status: {status:?}");
+    let (reason, field) = status_reason(status);
+    (reason.unwrap_or_default(), field.unwrap_or_default())
+}
+
+/// Asserts that `status` refuses with `code`, `reason` and `field` (empty: no field), naming
+/// the case `what` when it does not.
+pub fn assert_refused(
+    status: &tonic::Status,
+    code: tonic::Code,
+    reason: &str,
+    field: &str,
+    what: &str,
+) {
+    assert_eq!(status.code(), code, "{what}: {status:?}");
+    let (got_reason, got_field) = status_reason(status);
+    assert_eq!(got_reason.as_deref(), Some(reason), "{what}");
+    assert_eq!(got_field.unwrap_or_default(), field, "{what}");
+}
