@@ -48,9 +48,93 @@ pub struct ResponseSpec {
 pub struct AuthSpec {
     /// Accepted schemes, the first being the default.
     pub schemes: Vec<AuthScheme>,
-    /// How a credential is put on a request. Default: `Authorization: Bearer <token>`.
+    /// How a static API key is put on a request. Default: `Authorization: Bearer <key>`.
+    /// OAuth 2.0 access tokens always go in `Authorization: Bearer <token>`.
     #[serde(default)]
     pub placement: Option<CredentialPlacement>,
+    /// The provider's OAuth 2.0 endpoints and rules; required when `schemes` holds `OAUTH2`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oauth2: Option<OAuth2Spec>,
+}
+
+/// A provider's OAuth 2.0 authorization-code flow (RFC 6749 section 4.1, PKCE RFC 7636).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct OAuth2Spec {
+    /// The authorization endpoint the user is sent to.
+    pub authorize_url: String,
+    /// The token endpoint (code exchange and refresh).
+    pub token_url: String,
+    /// Scopes asked for when the auth config names none.
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// How scopes are joined in the `scope` parameter (RFC 6749: a space; some providers use
+    /// a comma).
+    #[serde(default = "default_scope_separator")]
+    pub scope_separator: String,
+    /// Extra authorization request parameters, e.g. Google's `access_type: offline`.
+    #[serde(default)]
+    pub authorize_params: BTreeMap<String, String>,
+    /// How the client authenticates at the token endpoint.
+    #[serde(default)]
+    pub client_auth: ClientAuth,
+    /// Whether the provider supports PKCE (S256); when it does, every flow uses it.
+    #[serde(default)]
+    pub pkce: bool,
+    /// How a grant is revoked at the provider when its account is deleted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoke: Option<RevokeSpec>,
+    /// The call that names the upstream account (the GitHub login, the Gmail address).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<IdentitySpec>,
+}
+
+fn default_scope_separator() -> String {
+    " ".to_owned()
+}
+
+/// Client authentication at the token endpoint (RFC 6749 section 2.3.1).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientAuth {
+    /// HTTP Basic with the form-encoded client id and secret.
+    #[default]
+    ClientSecretBasic,
+    /// `client_id` and `client_secret` in the form body.
+    ClientSecretPost,
+}
+
+/// Revoking a grant.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RevokeSpec {
+    /// The endpoint; `{client_id}` is replaced by the app's client id.
+    pub url: String,
+    pub style: RevokeStyle,
+}
+
+/// The shape of a revocation request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RevokeStyle {
+    /// RFC 7009: `POST` form `token=<refresh or access token>&token_type_hint=…` with the
+    /// token endpoint's client authentication (Google).
+    Rfc7009,
+    /// `DELETE` with HTTP Basic client id and secret and JSON `{"access_token": …}` (GitHub's
+    /// "delete an app authorization").
+    GithubGrant,
+    /// `POST` with `Authorization: Bearer <access token>` (Slack's `auth.revoke`).
+    Bearer,
+}
+
+/// The "who am I" call: a `GET` with the new access token.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdentitySpec {
+    /// Path relative to the toolkit's base URL, e.g. `/user`.
+    pub path: String,
+    /// Dotted path of the field that names the account, e.g. `login` or `emailAddress`.
+    pub field: String,
 }
 
 /// An authentication scheme.

@@ -32,6 +32,7 @@ pub struct Config {
     pub crypto: CryptoConfig,
     pub executions: ExecutionsConfig,
     pub worker: WorkerConfig,
+    pub oauth: OAuthConfig,
     /// Seconds a service may take to finish in-flight work after SIGTERM.
     pub shutdown_grace_secs: u64,
 }
@@ -49,6 +50,7 @@ impl Default for Config {
             crypto: CryptoConfig::default(),
             executions: ExecutionsConfig::default(),
             worker: WorkerConfig::default(),
+            oauth: OAuthConfig::default(),
             shutdown_grace_secs: 30,
         }
     }
@@ -267,6 +269,45 @@ impl Default for WorkerConfig {
     }
 }
 
+/// OAuth 2.0: Connect Links, token refresh, and per toolkit the platform's managed app and
+/// endpoint overrides.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct OAuthConfig {
+    /// How long a Connect Link (and its OAuth `state`) works, in seconds.
+    pub link_ttl_secs: u64,
+    /// A token is refreshed when it expires within this many seconds.
+    pub refresh_margin_secs: u64,
+    /// Timeout of one call to a token, identity or revocation endpoint, in milliseconds.
+    pub timeout_ms: u64,
+    /// Toolkit slug → managed app credentials and endpoint overrides.
+    pub providers: BTreeMap<String, OAuthProviderConfig>,
+}
+
+impl Default for OAuthConfig {
+    fn default() -> Self {
+        OAuthConfig {
+            link_ttl_secs: 600,
+            refresh_margin_secs: 300,
+            timeout_ms: 10_000,
+            providers: BTreeMap::new(),
+        }
+    }
+}
+
+/// One toolkit's OAuth settings on this server.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct OAuthProviderConfig {
+    /// The platform's managed app: auth configs without their own client use it.
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+    /// Replace the catalog's endpoints (a provider's enterprise host, or a test stand-in).
+    pub authorize_url: Option<String>,
+    pub token_url: Option<String>,
+    pub revoke_url: Option<String>,
+}
+
 /// Where configuration comes from, lowest precedence first.
 #[derive(Debug, Clone, Default)]
 pub struct Sources {
@@ -448,6 +489,35 @@ impl Config {
                 "ack_wait_secs and max_deliver must be at least 1",
             ));
         }
+        if self.oauth.link_ttl_secs == 0 || self.oauth.timeout_ms == 0 {
+            return Err(invalid(
+                "oauth.link_ttl_secs",
+                "link_ttl_secs and timeout_ms must be at least 1",
+            ));
+        }
+        for (slug, provider) in &self.oauth.providers {
+            for (name, url) in [
+                ("authorize_url", &provider.authorize_url),
+                ("token_url", &provider.token_url),
+                ("revoke_url", &provider.revoke_url),
+            ] {
+                if url
+                    .as_ref()
+                    .is_some_and(|u| !(u.starts_with("http://") || u.starts_with("https://")))
+                {
+                    return Err(invalid(
+                        &format!("oauth.providers.{slug}.{name}"),
+                        "must be an http(s) URL",
+                    ));
+                }
+            }
+            if provider.client_id.is_some() != provider.client_secret.is_some() {
+                return Err(invalid(
+                    &format!("oauth.providers.{slug}.client_secret"),
+                    "a managed app needs both client_id and client_secret",
+                ));
+            }
+        }
         let prefix = &self.sessions.meta_tool_prefix;
         if prefix.is_empty()
             || !prefix
@@ -467,6 +537,11 @@ impl Config {
         let mut shown = self.clone();
         if shown.gateway.admin_token.is_some() {
             shown.gateway.admin_token = Some("<redacted>".into());
+        }
+        for provider in shown.oauth.providers.values_mut() {
+            if provider.client_secret.is_some() {
+                provider.client_secret = Some("<redacted>".into());
+            }
         }
         for key in shown.crypto.keys.values_mut() {
             *key = "<redacted>".into();

@@ -16,6 +16,27 @@ pub enum Credential {
         username: String,
         password: String,
     },
+    /// OAuth 2.0 tokens.
+    OAuth2(OAuthTokens),
+}
+
+/// The tokens of an OAuth 2.0 grant.
+#[derive(Clone, PartialEq, Eq)]
+pub struct OAuthTokens {
+    pub access_token: String,
+    /// Absent when the provider issues none (the access token then cannot be renewed).
+    pub refresh_token: Option<String>,
+    /// When the access token expires, unix milliseconds; `None` when the provider gave no
+    /// lifetime.
+    pub expires_at_ms: Option<i64>,
+}
+
+impl OAuthTokens {
+    /// Whether the access token expires within `margin_ms` of `now_ms`.
+    pub fn expires_within(&self, now_ms: i64, margin_ms: i64) -> bool {
+        self.expires_at_ms
+            .is_some_and(|at| at <= now_ms.saturating_add(margin_ms))
+    }
 }
 
 impl std::fmt::Debug for Credential {
@@ -25,6 +46,7 @@ impl std::fmt::Debug for Credential {
             Credential::ApiKey(_) => "Credential::ApiKey(<redacted>)",
             Credential::BearerToken(_) => "Credential::BearerToken(<redacted>)",
             Credential::Basic { .. } => "Credential::Basic(<redacted>)",
+            Credential::OAuth2(_) => "Credential::OAuth2(<redacted>)",
         })
     }
 }
@@ -37,6 +59,21 @@ impl Credential {
             Credential::ApiKey(_) => "API_KEY",
             Credential::BearerToken(_) => "BEARER_TOKEN",
             Credential::Basic { .. } => "BASIC",
+            Credential::OAuth2(_) => "OAUTH2",
+        }
+    }
+
+    /// Every secret string it holds (for redacting echoes of them).
+    pub fn secrets(&self) -> Vec<&str> {
+        match self {
+            Credential::None => Vec::new(),
+            Credential::ApiKey(s) | Credential::BearerToken(s) => vec![s],
+            Credential::Basic { username, password } => vec![username, password],
+            Credential::OAuth2(t) => {
+                let mut out = vec![t.access_token.as_str()];
+                out.extend(t.refresh_token.as_deref());
+                out
+            }
         }
     }
 
@@ -49,6 +86,12 @@ impl Credential {
             Credential::Basic { username, password } => {
                 json!({"type": "basic", "username": username, "password": password})
             }
+            Credential::OAuth2(t) => json!({
+                "type": "oauth2",
+                "access_token": t.access_token,
+                "refresh_token": t.refresh_token,
+                "expires_at_ms": t.expires_at_ms,
+            }),
         };
         value.to_string().into_bytes()
     }
@@ -72,6 +115,14 @@ impl Credential {
                 username: field("username")?,
                 password: field("password")?,
             }),
+            Some("oauth2") => Ok(Credential::OAuth2(OAuthTokens {
+                access_token: field("access_token")?,
+                refresh_token: value
+                    .get("refresh_token")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned),
+                expires_at_ms: value.get("expires_at_ms").and_then(Value::as_i64),
+            })),
             _ => Err(bad()),
         }
     }
@@ -92,6 +143,16 @@ mod tests {
                 username: "u".into(),
                 password: "p-secret".into(),
             },
+            Credential::OAuth2(OAuthTokens {
+                access_token: "a-secret".into(),
+                refresh_token: Some("r-secret".into()),
+                expires_at_ms: Some(1_700_000_000_000),
+            }),
+            Credential::OAuth2(OAuthTokens {
+                access_token: "a-secret".into(),
+                refresh_token: None,
+                expires_at_ms: None,
+            }),
         ] {
             assert_eq!(Credential::from_bytes(&c.to_bytes()).unwrap(), c);
             assert!(!format!("{c:?}").contains("secret"));

@@ -81,10 +81,25 @@ return 1
 static DELETE_AUTH_CONFIG: LazyLock<redis::Script> = LazyLock::new(|| {
     redis::Script::new(
         r"
--- KEYS: auth config, auth configs, auth config accounts
+-- KEYS: auth config, auth configs, auth config accounts, its secret
 if redis.call('SCARD', KEYS[3]) > 0 then return -1 end
 if redis.call('DEL', KEYS[1]) == 0 then return 0 end
+redis.call('DEL', KEYS[4])
 redis.call('ZREM', KEYS[2], ARGV[1])
+return 1
+",
+    )
+});
+
+static UPDATE_AUTH_CONFIG: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r"
+-- KEYS: auth config, its secret. ARGV: record, replace secret (1/0), sealed secret ('' = none)
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('SET', KEYS[1], ARGV[1])
+if ARGV[2] == '1' then
+  if ARGV[3] == '' then redis.call('DEL', KEYS[2]) else redis.call('SET', KEYS[2], ARGV[3]) end
+end
 return 1
 ",
     )
@@ -118,7 +133,7 @@ return out
     )
 });
 
-fn alias_field(account: &ConnectedAccount) -> String {
+pub(crate) fn alias_field(account: &ConnectedAccount) -> String {
     if account.alias.is_empty() {
         String::new()
     } else {
@@ -127,21 +142,52 @@ fn alias_field(account: &ConnectedAccount) -> String {
 }
 
 impl Store {
-    /// Stores a new auth config.
-    pub async fn create_auth_config(&self, project: &str, config: &AuthConfig) -> Result<()> {
+    /// Stores a new auth config with, for a custom OAuth app, its sealed client secret.
+    pub async fn create_auth_config(
+        &self,
+        project: &str,
+        config: &AuthConfig,
+        sealed_secret: Option<&[u8]>,
+    ) -> Result<()> {
         let mut conn = self.conn.clone();
-        let () = redis::pipe()
-            .atomic()
+        let mut pipe = redis::pipe();
+        pipe.atomic()
             .set(
                 self.keys.auth_config(project, &config.id),
                 config.encode_to_vec(),
             )
             .ignore()
             .zadd(self.keys.auth_configs(project), &config.id, 0)
-            .ignore()
-            .query_async(&mut conn)
+            .ignore();
+        if let Some(sealed) = sealed_secret {
+            pipe.set(self.keys.auth_config_secret(project, &config.id), sealed)
+                .ignore();
+        }
+        let () = pipe.query_async(&mut conn).await.map_err(unavailable)?;
+        Ok(())
+    }
+
+    /// Replaces an auth config's record and, when `sealed_secret` is given, its client secret
+    /// (an empty one removes it). NOT_FOUND when it is gone.
+    pub async fn update_auth_config(
+        &self,
+        project: &str,
+        config: &AuthConfig,
+        sealed_secret: Option<&[u8]>,
+    ) -> Result<()> {
+        let mut conn = self.conn.clone();
+        let updated: i64 = UPDATE_AUTH_CONFIG
+            .key(self.keys.auth_config(project, &config.id))
+            .key(self.keys.auth_config_secret(project, &config.id))
+            .arg(config.encode_to_vec())
+            .arg(u8::from(sealed_secret.is_some()))
+            .arg(sealed_secret.unwrap_or_default())
+            .invoke_async(&mut conn)
             .await
             .map_err(unavailable)?;
+        if updated == 0 {
+            return Err(auth_config_not_found(&config.id));
+        }
         Ok(())
     }
 
@@ -198,6 +244,7 @@ impl Store {
             .key(self.keys.auth_config(project, id))
             .key(self.keys.auth_configs(project))
             .key(self.keys.auth_config_accounts(project, id))
+            .key(self.keys.auth_config_secret(project, id))
             .arg(id)
             .invoke_async(&mut conn)
             .await
@@ -269,8 +316,7 @@ impl Store {
             .map_err(unavailable)?;
         let d = d.ok_or_else(|| account_not_found(id))?;
         Ok(StoredAccount {
-            account: ConnectedAccount::decode(d.as_slice())
-                .map_err(|e| corrupt("connected account", e))?,
+            account: decode_account(&d)?,
             sealed: c.unwrap_or_default(),
         })
     }
@@ -335,9 +381,7 @@ impl Store {
         let raw: Vec<Option<Vec<u8>>> = pipe.query_async(&mut conn).await.map_err(unavailable)?;
         raw.into_iter()
             .flatten()
-            .map(|b| {
-                ConnectedAccount::decode(b.as_slice()).map_err(|e| corrupt("connected account", e))
-            })
+            .map(|b| decode_account(&b))
             .collect()
     }
 
@@ -414,9 +458,27 @@ impl Store {
 
 /// Decodes accounts' `d` fields.
 pub(crate) fn decode_accounts(raw: Vec<Vec<u8>>) -> Result<Vec<ConnectedAccount>> {
-    raw.into_iter()
-        .map(|b| {
-            ConnectedAccount::decode(b.as_slice()).map_err(|e| corrupt("connected account", e))
-        })
-        .collect()
+    raw.into_iter().map(|b| decode_account(&b)).collect()
+}
+
+/// Why an INITIATED account whose Connect Link ran out reads as EXPIRED.
+pub const LINK_EXPIRED_REASON: &str = "the Connect Link expired before the account was connected";
+
+/// Decodes an account's `d` field. An INITIATED account whose link has expired reads as
+/// EXPIRED: nobody has to sweep them for listings and scope checks to be right.
+pub(crate) fn decode_account(bytes: &[u8]) -> Result<ConnectedAccount> {
+    let mut account =
+        ConnectedAccount::decode(bytes).map_err(|e| corrupt("connected account", e))?;
+    if account.status == crate::links::INITIATED {
+        let now = std::time::SystemTime::now();
+        let expired = account
+            .link_expire_time
+            .and_then(|t| std::time::SystemTime::try_from(t).ok())
+            .is_some_and(|at| at <= now);
+        if expired {
+            account.status = "EXPIRED".to_owned();
+            account.status_reason = LINK_EXPIRED_REASON.to_owned();
+        }
+    }
+    Ok(account)
 }

@@ -377,8 +377,7 @@ impl Store {
         };
         let account = match account_d {
             Some(d) => Some(StoredAccount {
-                account: ConnectedAccount::decode(d.as_slice())
-                    .map_err(|e| corrupt("connected account", e))?,
+                account: crate::connections::decode_account(&d)?,
                 sealed: account_c.unwrap_or_default(),
             }),
             None => None,

@@ -128,4 +128,29 @@ impl Keys {
     pub(crate) fn idempotency(&self, project: &str, session: &str, key_digest: &str) -> String {
         format!("{}:{{{project}}}:idem:{session}:{key_digest}", self.prefix)
     }
+
+    /// A custom OAuth app's sealed client secret.
+    pub(crate) fn auth_config_secret(&self, project: &str, id: &str) -> String {
+        format!("{}:{{{project}}}:ac:{id}:secret", self.prefix)
+    }
+
+    /// A connection request (JSON `LinkRecord`).
+    pub(crate) fn connection_request(&self, project: &str, id: &str) -> String {
+        format!("{}:{{{project}}}:cr:{id}", self.prefix)
+    }
+
+    /// A live Connect Link: SHA-256 of its token → request id.
+    pub(crate) fn link(&self, project: &str, hash: &str) -> String {
+        format!("{}:{{{project}}}:link:{hash}", self.prefix)
+    }
+
+    /// A live OAuth `state` or form CSRF token: its SHA-256 → request id.
+    pub(crate) fn link_state(&self, project: &str, hash: &str) -> String {
+        format!("{}:{{{project}}}:state:{hash}", self.prefix)
+    }
+
+    /// The lock one token refresh of an account holds.
+    pub(crate) fn refresh_lock(&self, project: &str, account_id: &str) -> String {
+        format!("{}:{{{project}}}:ca:{account_id}:refresh", self.prefix)
+    }
 }

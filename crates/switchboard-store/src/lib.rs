@@ -6,6 +6,7 @@
 mod connections;
 mod executions;
 mod keys;
+mod links;
 mod projects;
 mod sessions;
 
@@ -15,6 +16,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use switchboard_core::Error;
 
 pub use connections::{account_not_found, AccountFilter, StoredAccount};
+pub use links::{Finish, LinkRecord};
 pub use executions::{is_terminal, Claim, Created, JobRecord, NewExecution};
 pub use projects::{ApiKeySecret, Authenticated};
 pub use sessions::SessionPage;

@@ -167,6 +167,11 @@ fn redact(message: &mut String, credential: &Credential) {
     let secrets: Vec<&str> = match credential {
         Credential::None => Vec::new(),
         Credential::ApiKey(secret) | Credential::BearerToken(secret) => vec![secret],
+        Credential::OAuth2(tokens) => {
+            let mut all = vec![tokens.access_token.as_str()];
+            all.extend(tokens.refresh_token.as_deref());
+            all
+        }
         Credential::Basic { username, password } => {
             use base64::Engine as _;
             encoded =

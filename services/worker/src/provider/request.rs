@@ -237,6 +237,7 @@ fn auth_header(
             None => (AUTHORIZATION, format!("Bearer {key}")),
         },
         Credential::BearerToken(token) => (AUTHORIZATION, format!("Bearer {token}")),
+        Credential::OAuth2(tokens) => (AUTHORIZATION, format!("Bearer {}", tokens.access_token)),
         Credential::Basic { username, password } => {
             let pair =
                 base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"));
