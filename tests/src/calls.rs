@@ -81,6 +81,7 @@ pub async fn github_account_session(
             toolkit: "github".into(),
             scheme: "BEARER_TOKEN".into(),
             name: auth_config_name.into(),
+            ..Default::default()
         })
         .await
         .unwrap_or_else(|e| panic!("create GitHub auth config: {e:?}"))

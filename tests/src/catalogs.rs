@@ -14,7 +14,7 @@ pub const EXTRA_TOOLKITS: [(&str, &str); 3] = [
     ),
     (
         "oauthonly",
-        "slug: oauthonly\nname: OAuth Only\ndescription: a toolkit that takes OAuth alone\nbase_url: https://oauth.example.com\nauth: {schemes: [OAUTH2]}\ntools:\n  - slug: OAUTHONLY_GET_ME\n    name: Get me\n    description: returns the user\n    tags: [readOnlyHint]\n    input_schema: {type: object, properties: {}}\n    output_schema: {type: object}\n    http: {method: GET, path: /me}\n",
+        "slug: oauthonly\nname: OAuth Only\ndescription: a toolkit that takes OAuth alone\nbase_url: https://oauth.example.com\nauth: {schemes: [OAUTH2], oauth2: {authorize_url: https://oauth.example.com/authorize, token_url: https://oauth.example.com/token}}\ntools:\n  - slug: OAUTHONLY_GET_ME\n    name: Get me\n    description: returns the user\n    tags: [readOnlyHint]\n    input_schema: {type: object, properties: {}}\n    output_schema: {type: object}\n    http: {method: GET, path: /me}\n",
     ),
 ];
 

@@ -27,6 +27,7 @@ pub mod build;
 pub mod calls;
 pub mod catalogs;
 pub mod inspect;
+pub mod oauth_provider;
 pub mod workers;
 
 pub use build::*;

@@ -141,6 +141,7 @@ async fn no_credential_appears_in_replies_errors_records_store_bus_or_logs() {
                 toolkit: toolkit.into(),
                 scheme: scheme.into(),
                 name: String::new(),
+                ..Default::default()
             })
             .await
             .unwrap()

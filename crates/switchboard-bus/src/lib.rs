@@ -48,10 +48,37 @@ impl Names {
             self.subject_prefix
         )
     }
+    /// Subject of an event for one connected account: `<p>.events.<project>.<user key>.
+    /// <account>.<source>`, where the user key is the user id in base64url (subject-safe) and
+    /// `source` is a trigger instance id, or `account` for the account's own events.
+    pub fn event_subject(
+        &self,
+        project: &str,
+        user_id: &str,
+        account_id: &str,
+        source: &str,
+    ) -> String {
+        format!(
+            "{}.events.{project}.{}.{account_id}.{source}",
+            self.subject_prefix,
+            user_key(user_id)
+        )
+    }
+    /// Where a connection request's end is announced (core NATS, not stored): WaitForConnection
+    /// listens here.
+    pub fn connection_subject(&self, project: &str, request_id: &str) -> String {
+        format!("{}.conn.{project}.{request_id}", self.subject_prefix)
+    }
     /// Every reply for the gateway `gateway_id`.
     pub fn results_wildcard(&self, gateway_id: &str) -> String {
         format!("{}.results.{gateway_id}.*", self.subject_prefix)
     }
+}
+
+/// A user id as a subject token: base64url without padding (never `.`, `*`, `>` or spaces).
+pub fn user_key(user_id: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(user_id)
 }
 
 /// The job envelope on the job stream: just enough to find the execution in the store.
@@ -67,6 +94,8 @@ pub mod headers {
     pub const TRACEPARENT: &str = "traceparent";
     /// JetStream de-duplication: the execution id.
     pub const MSG_ID: &str = "Nats-Msg-Id";
+    /// The event's type, e.g. `connected_account.expired`.
+    pub const EVENT_TYPE: &str = "Sb-Event-Type";
 }
 
 /// Why a job was not published.
@@ -217,6 +246,27 @@ impl Bus {
             )
             .await
             .map_err(|e| err(e.to_string()))
+    }
+
+    /// Publishes an event on the event stream and waits for the stream's acknowledgement;
+    /// `event_id` is the message id (a repeat within the duplicate window is dropped).
+    pub async fn publish_event(
+        &self,
+        subject: String,
+        event_id: &str,
+        event_type: &str,
+        payload: Vec<u8>,
+    ) -> Result<(), PublishError> {
+        let mut hdrs = async_nats::HeaderMap::new();
+        hdrs.insert(headers::MSG_ID, event_id);
+        hdrs.insert(headers::EVENT_TYPE, event_type);
+        let ack = self
+            .jetstream
+            .publish_with_headers(subject, hdrs, payload.into())
+            .await
+            .map_err(|e| PublishError::Failed(e.to_string()))?;
+        ack.await.map_err(|e| PublishError::Failed(e.to_string()))?;
+        Ok(())
     }
 
     /// Whether the server answers now (a round trip, bounded by `timeout`).

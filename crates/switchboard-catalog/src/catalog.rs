@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use switchboard_proto::v1;
 
-use crate::spec::{AuthScheme, ToolSpec, ToolkitSpec};
+use crate::spec::{AuthScheme, OAuth2Spec, ToolSpec, ToolkitSpec};
 
 /// A toolkit of the catalog.
 #[derive(Debug)]
@@ -27,6 +27,12 @@ impl Toolkit {
     /// True when the toolkit needs no credential.
     pub fn is_no_auth(&self) -> bool {
         self.spec.auth.schemes.first() == Some(&AuthScheme::NoAuth)
+    }
+
+    /// The provider's OAuth 2.0 flow; present exactly when the toolkit accepts `OAUTH2`
+    /// (checked at load).
+    pub fn oauth2(&self) -> Option<&OAuth2Spec> {
+        self.spec.auth.oauth2.as_ref()
     }
 
     /// Case-insensitive match of `needle` (already lowercased) against slug, name, description

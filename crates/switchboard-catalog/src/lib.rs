@@ -2,12 +2,14 @@
 //! validated at start, then served read-only (an `Arc<Catalog>` shared by every request).
 
 mod catalog;
+mod check_oauth2;
 mod error;
 mod load;
 pub mod meta;
 pub mod spec;
 
 pub use catalog::{Catalog, Tool, Toolkit};
+pub use check_oauth2::RESERVED_AUTHORIZE_PARAMS;
 pub use error::CatalogError;
 pub use load::LoadOptions;
 

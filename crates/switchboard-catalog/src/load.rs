@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::catalog::{Catalog, Tool, Toolkit};
+use crate::check_oauth2;
 use crate::error::CatalogError;
 use crate::is_hint_tag;
 use crate::spec::{HttpMethod, ToolSpec, ToolkitSpec};
@@ -150,6 +151,7 @@ fn build_toolkit(
             "auth.schemes must name at least one scheme".into(),
         ));
     }
+    check_oauth2::check_auth(&spec.auth).map_err(toolkit_err)?;
     let base_url = options
         .base_url_overrides
         .get(&spec.slug)

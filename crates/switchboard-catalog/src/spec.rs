@@ -123,7 +123,8 @@ pub enum RevokeStyle {
     /// `DELETE` with HTTP Basic client id and secret and JSON `{"access_token": …}` (GitHub's
     /// "delete an app authorization").
     GithubGrant,
-    /// `POST` with `Authorization: Bearer <access token>` (Slack's `auth.revoke`).
+    /// `POST` with `Authorization: Bearer <access token>` (Slack's `auth.revoke`, Linear's
+    /// `/oauth/revoke`).
     Bearer,
 }
 

@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use switchboard_catalog::spec::{ClientAuth, RevokeStyle};
 use switchboard_catalog::{Catalog, CatalogError, LoadOptions};
 
 const TOOLKITS_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../toolkits");
@@ -568,4 +569,389 @@ fn override_replaces_the_base_url_of_the_real_catalog() {
     let slack = catalog.toolkit("slack").unwrap();
     assert_eq!(slack.base_url, slack.spec.base_url);
     assert!(slack.base_url.starts_with("https://"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// auth.oauth2
+
+/// A valid toolkit head with an OAuth 2.0 block; each case below breaks one thing in it.
+const OAUTH2_HEADER: &str = "\
+slug: demo
+name: Demo
+description: A demo toolkit for tests.
+base_url: https://api.example.com
+auth:
+  schemes: [OAUTH2, API_KEY]
+  oauth2:
+    authorize_url: https://example.com/oauth/authorize
+    token_url: https://api.example.com/oauth/token
+    scopes: [read, write]
+    authorize_params:
+      access_type: offline
+    revoke:
+      url: https://api.example.com/apps/{client_id}/grant
+      style: github_grant
+    identity:
+      path: /me
+      field: user.login
+tools:
+";
+
+fn oauth2_demo(replace: &str, with: &str) -> String {
+    assert!(
+        OAUTH2_HEADER.contains(replace),
+        "the header has no {replace:?} to replace"
+    );
+    format!("{}{GOOD_TOOL}", OAUTH2_HEADER.replacen(replace, with, 1))
+}
+
+/// Loads `demo.yaml` and expects a toolkit-level error carrying every fragment.
+#[track_caller]
+fn expect_toolkit_error(text: String, fragments: &[&str]) -> String {
+    let err = load(&[("demo.yaml", text)]).expect_err("the file must be refused");
+    let message = err.to_string();
+    match &err {
+        CatalogError::Toolkit { file, problem } => {
+            assert_eq!(file, Path::new("toolkits/demo.yaml"), "{message}");
+            for fragment in fragments {
+                assert!(
+                    problem.contains(fragment),
+                    "problem {problem:?} lacks {fragment:?}"
+                );
+            }
+        }
+        other => panic!("expected a toolkit error, got {other:?}"),
+    }
+    assert!(message.contains("demo.yaml"), "{message}");
+    message
+}
+
+#[test]
+fn the_good_oauth2_block_loads_with_its_defaults() {
+    let catalog = load(&[("demo.yaml", oauth2_demo("", ""))]).unwrap();
+    let toolkit = catalog.toolkit("demo").unwrap();
+    let oauth2 = toolkit.oauth2().expect("the oauth2 block");
+    assert_eq!(oauth2.authorize_url, "https://example.com/oauth/authorize");
+    assert_eq!(oauth2.scopes, ["read", "write"]);
+    assert_eq!(
+        oauth2.scope_separator, " ",
+        "RFC 6749 joins scopes with a space"
+    );
+    assert_eq!(oauth2.client_auth, ClientAuth::ClientSecretBasic);
+    assert!(
+        !oauth2.pkce,
+        "PKCE is off unless the provider is known to take it"
+    );
+    assert_eq!(
+        oauth2.revoke.as_ref().unwrap().style,
+        RevokeStyle::GithubGrant
+    );
+    assert_eq!(oauth2.identity.as_ref().unwrap().field, "user.login");
+
+    // Plain http is fine (a local stand-in), and so is an IP host with a port.
+    let text = oauth2_demo(
+        "https://api.example.com/oauth/token",
+        "http://127.0.0.1:8080/oauth/token",
+    );
+    load(&[("demo.yaml", text)]).unwrap();
+
+    // A toolkit without OAuth needs no block (the API_KEY demo above has none).
+    assert!(load(&[("demo.yaml", demo(GOOD_TOOL))])
+        .unwrap()
+        .toolkit("demo")
+        .unwrap()
+        .oauth2()
+        .is_none());
+}
+
+#[test]
+fn oauth2_block_present_exactly_when_the_schemes_list_oauth2() {
+    let start = OAUTH2_HEADER.find("  oauth2:\n").unwrap();
+    let end = OAUTH2_HEADER.find("tools:\n").unwrap();
+    let without_block = format!(
+        "{}{}{GOOD_TOOL}",
+        &OAUTH2_HEADER[..start],
+        &OAUTH2_HEADER[end..]
+    );
+    expect_toolkit_error(without_block, &["auth.schemes lists OAUTH2", "auth.oauth2"]);
+
+    let text = oauth2_demo("schemes: [OAUTH2, API_KEY]", "schemes: [API_KEY]");
+    expect_toolkit_error(text, &["auth.oauth2 is set", "does not list OAUTH2"]);
+}
+
+#[test]
+fn oauth2_urls_are_absolute_http_urls_with_a_host() {
+    for (field, good) in [
+        (
+            "auth.oauth2.authorize_url",
+            "https://example.com/oauth/authorize",
+        ),
+        (
+            "auth.oauth2.token_url",
+            "https://api.example.com/oauth/token",
+        ),
+        (
+            "auth.oauth2.revoke.url",
+            "https://api.example.com/apps/{client_id}/grant",
+        ),
+    ] {
+        for (bad, rule) in [
+            (
+                "ftp://example.com/oauth",
+                "absolute http:// or https:// URL",
+            ),
+            ("example.com/oauth", "absolute http:// or https:// URL"),
+            ("/oauth/token", "absolute http:// or https:// URL"),
+            (
+                "HTTPS://example.com/oauth",
+                "absolute http:// or https:// URL",
+            ),
+            ("https://user:secret@example.com/oauth", "userinfo"),
+            ("https://example.com/oauth#top", "fragment"),
+            ("https:///oauth", "must name a host"),
+            ("https://:443/oauth", "must name a host"),
+            ("https://example.com:http/oauth", "must name a host"),
+            ("https://exa_mple.com/oauth", "must name a host"),
+            ("'https://example.com/o auth'", "whitespace"),
+        ] {
+            let message = expect_toolkit_error(oauth2_demo(good, bad), &[field, rule]);
+            let shown = bad.trim_matches('\'');
+            assert!(
+                message.contains(shown),
+                "names the value {shown}: {message}"
+            );
+        }
+    }
+}
+
+#[test]
+fn only_the_revoke_url_may_carry_the_client_id_placeholder() {
+    for (field, good) in [
+        (
+            "auth.oauth2.authorize_url",
+            "https://example.com/oauth/authorize",
+        ),
+        (
+            "auth.oauth2.token_url",
+            "https://api.example.com/oauth/token",
+        ),
+    ] {
+        let text = oauth2_demo(good, "https://example.com/{client_id}/oauth");
+        expect_toolkit_error(text, &[field, "must not contain placeholders"]);
+    }
+    let text = oauth2_demo(
+        "https://api.example.com/apps/{client_id}/grant",
+        "https://api.example.com/apps/{app_id}/grant",
+    );
+    expect_toolkit_error(
+        text,
+        &[
+            "auth.oauth2.revoke.url",
+            "only use the {client_id} placeholder",
+        ],
+    );
+    // Not in the host either.
+    let text = oauth2_demo(
+        "https://api.example.com/apps/{client_id}/grant",
+        "https://{client_id}.example.com/grant",
+    );
+    expect_toolkit_error(text, &["auth.oauth2.revoke.url", "must name a host"]);
+    // In the query it is fine.
+    let text = oauth2_demo(
+        "https://api.example.com/apps/{client_id}/grant",
+        "https://api.example.com/revoke?client={client_id}",
+    );
+    load(&[("demo.yaml", text)]).unwrap();
+}
+
+#[test]
+fn oauth2_scopes_and_separator() {
+    let text = oauth2_demo("scopes: [read, write]", "scopes: [read, write, read]");
+    expect_toolkit_error(text, &["auth.oauth2.scopes", "\"read\" twice"]);
+
+    for bad in ["'read write'", "''", "\"read\\t\""] {
+        let text = oauth2_demo("scopes: [read, write]", &format!("scopes: [read, {bad}]"));
+        expect_toolkit_error(
+            text,
+            &[
+                "auth.oauth2.scopes[1]",
+                "non-empty and contain no whitespace",
+            ],
+        );
+    }
+
+    let text = oauth2_demo(
+        "scopes: [read, write]",
+        "scopes: ['read,write']\n    scope_separator: ','",
+    );
+    expect_toolkit_error(
+        text,
+        &["auth.oauth2.scopes[0]", "contains the scope separator"],
+    );
+
+    let text = oauth2_demo(
+        "scopes: [read, write]",
+        "scopes: [read]\n    scope_separator: ''",
+    );
+    expect_toolkit_error(text, &["auth.oauth2.scope_separator must not be empty"]);
+
+    // No scopes at all is allowed (Notion has none).
+    let text = oauth2_demo("scopes: [read, write]", "scopes: []");
+    load(&[("demo.yaml", text)]).unwrap();
+}
+
+#[test]
+fn authorize_params_cannot_override_what_the_platform_sets() {
+    for name in switchboard_catalog::RESERVED_AUTHORIZE_PARAMS {
+        let text = oauth2_demo("access_type: offline", &format!("{name}: x"));
+        expect_toolkit_error(
+            text,
+            &[
+                &format!("auth.oauth2.authorize_params.{name}"),
+                "set by the platform",
+            ],
+        );
+    }
+    let text = oauth2_demo("access_type: offline", "'': x");
+    expect_toolkit_error(
+        text,
+        &["auth.oauth2.authorize_params", "empty parameter name"],
+    );
+}
+
+#[test]
+fn identity_path_and_field() {
+    let text = oauth2_demo("path: /me", "path: me");
+    expect_toolkit_error(
+        text,
+        &["auth.oauth2.identity.path", "\"me\"", "start with '/'"],
+    );
+
+    let text = oauth2_demo("path: /me", "path: /users/{id}");
+    expect_toolkit_error(text, &["auth.oauth2.identity.path", "placeholders"]);
+
+    for bad in ["''", "a..b", ".login", "login.", "'user login'"] {
+        let text = oauth2_demo("field: user.login", &format!("field: {bad}"));
+        expect_toolkit_error(text, &["auth.oauth2.identity.field", "dotted path"]);
+    }
+}
+
+#[test]
+fn oauth2_typos_and_unknown_values_name_the_field() {
+    let text = oauth2_demo("    scopes:", "    pkc: true\n    scopes:");
+    let err = load(&[("demo.yaml", text)]).unwrap_err();
+    let message = err.to_string();
+    assert!(
+        message.contains("demo.yaml") && message.contains("pkc"),
+        "{message}"
+    );
+
+    let text = oauth2_demo(
+        "    scopes:",
+        "    client_auth: private_key_jwt\n    scopes:",
+    );
+    let err = load(&[("demo.yaml", text)]).unwrap_err();
+    let message = err.to_string();
+    assert!(
+        message.contains("demo.yaml") && message.contains("private_key_jwt"),
+        "{message}"
+    );
+
+    let text = oauth2_demo("style: github_grant", "style: delete");
+    let err = load(&[("demo.yaml", text)]).unwrap_err();
+    assert!(err.to_string().contains("delete"), "{err}");
+}
+
+#[test]
+fn the_real_toolkits_carry_their_providers_oauth2_flows() {
+    let catalog = Catalog::load_dir(Path::new(TOOLKITS_DIR), &LoadOptions::default())
+        .unwrap_or_else(|e| panic!("{e}"));
+    for toolkit in catalog.toolkits() {
+        let lists_oauth2 = toolkit
+            .spec
+            .auth
+            .schemes
+            .contains(&switchboard_catalog::spec::AuthScheme::Oauth2);
+        assert_eq!(
+            toolkit.oauth2().is_some(),
+            lists_oauth2,
+            "{}: an oauth2 block exactly when OAUTH2 is offered",
+            toolkit.slug
+        );
+        if let Some(oauth2) = toolkit.oauth2() {
+            for url in [&oauth2.authorize_url, &oauth2.token_url] {
+                assert!(url.starts_with("https://"), "{}: {url}", toolkit.slug);
+            }
+        }
+    }
+    let oauth2 = |slug: &str| {
+        catalog
+            .toolkit(slug)
+            .and_then(|t| t.oauth2())
+            .unwrap_or_else(|| panic!("{slug} has an oauth2 block"))
+            .clone()
+    };
+
+    let github = oauth2("github");
+    assert_eq!(
+        github.authorize_url,
+        "https://github.com/login/oauth/authorize"
+    );
+    assert_eq!(
+        github.token_url,
+        "https://github.com/login/oauth/access_token"
+    );
+    assert_eq!(github.scopes, ["repo", "read:user"]);
+    assert_eq!(github.scope_separator, " ");
+    assert_eq!(github.client_auth, ClientAuth::ClientSecretPost);
+    assert!(github.pkce);
+    let revoke = github.revoke.as_ref().unwrap();
+    assert_eq!(revoke.style, RevokeStyle::GithubGrant);
+    assert_eq!(
+        revoke.url,
+        "https://api.github.com/applications/{client_id}/grant"
+    );
+    let identity = github.identity.as_ref().unwrap();
+    assert_eq!(
+        (identity.path.as_str(), identity.field.as_str()),
+        ("/user", "login")
+    );
+
+    let gmail = oauth2("gmail");
+    assert_eq!(
+        gmail.authorize_url,
+        "https://accounts.google.com/o/oauth2/v2/auth"
+    );
+    assert_eq!(gmail.token_url, "https://oauth2.googleapis.com/token");
+    assert_eq!(gmail.authorize_params["access_type"], "offline");
+    assert_eq!(gmail.authorize_params["prompt"], "consent");
+    assert_eq!(gmail.authorize_params["include_granted_scopes"], "true");
+    assert!(gmail.pkce);
+    assert_eq!(gmail.revoke.as_ref().unwrap().style, RevokeStyle::Rfc7009);
+    assert_eq!(gmail.identity.as_ref().unwrap().field, "emailAddress");
+
+    let slack = oauth2("slack");
+    assert_eq!(slack.token_url, "https://slack.com/api/oauth.v2.access");
+    assert_eq!(slack.scope_separator, ",");
+    assert!(slack.scopes.iter().any(|s| s == "chat:write"));
+    assert_eq!(slack.client_auth, ClientAuth::ClientSecretBasic);
+    assert!(!slack.pkce);
+    assert_eq!(slack.revoke.as_ref().unwrap().style, RevokeStyle::Bearer);
+    assert_eq!(slack.identity.as_ref().unwrap().path, "/auth.test");
+
+    let linear = oauth2("linear");
+    assert_eq!(linear.scopes, ["read", "write"]);
+    assert_eq!(linear.scope_separator, ",");
+    assert!(linear.pkce);
+    assert!(
+        linear.identity.is_none(),
+        "Linear's API is GraphQL POST only"
+    );
+
+    let notion = oauth2("notion");
+    assert!(notion.scopes.is_empty());
+    assert_eq!(notion.authorize_params["owner"], "user");
+    assert_eq!(notion.client_auth, ClientAuth::ClientSecretBasic);
+    assert!(!notion.pkce);
+    assert_eq!(notion.identity.as_ref().unwrap().path, "/v1/users/me");
 }

@@ -31,6 +31,16 @@ pub struct OAuthTokens {
     pub expires_at_ms: Option<i64>,
 }
 
+impl std::fmt::Debug for OAuthTokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OAuthTokens")
+            .field("access_token", &"<redacted>")
+            .field("has_refresh_token", &self.refresh_token.is_some())
+            .field("expires_at_ms", &self.expires_at_ms)
+            .finish()
+    }
+}
+
 impl OAuthTokens {
     /// Whether the access token expires within `margin_ms` of `now_ms`.
     pub fn expires_within(&self, now_ms: i64, margin_ms: i64) -> bool {

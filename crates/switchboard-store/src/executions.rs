@@ -15,7 +15,7 @@ use std::time::Duration;
 use prost::Message;
 use switchboard_core::ids::is_id;
 use switchboard_core::{Error, Result};
-use switchboard_proto::v1::{ConnectedAccount, Execution, ExecutionStatus};
+use switchboard_proto::v1::{Execution, ExecutionStatus};
 
 use crate::{corrupt, unavailable, Store, StoredAccount};
 

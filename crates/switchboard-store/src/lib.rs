@@ -16,8 +16,8 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use switchboard_core::Error;
 
 pub use connections::{account_not_found, AccountFilter, StoredAccount};
-pub use links::{Finish, LinkRecord};
 pub use executions::{is_terminal, Claim, Created, JobRecord, NewExecution};
+pub use links::{Finish, LinkRecord};
 pub use projects::{ApiKeySecret, Authenticated};
 pub use sessions::SessionPage;
 

@@ -249,7 +249,11 @@ impl Store {
     }
 
     /// The request a link token (by digest) leads to, while the link lives.
-    pub async fn link_by_token(&self, project: &str, link_hash: &str) -> Result<Option<LinkRecord>> {
+    pub async fn link_by_token(
+        &self,
+        project: &str,
+        link_hash: &str,
+    ) -> Result<Option<LinkRecord>> {
         self.lookup(self.keys.link(project, link_hash), false, project)
             .await
     }
@@ -317,7 +321,10 @@ impl Store {
     pub async fn finish_link(&self, project: &str, finish: Finish<'_>) -> Result<bool> {
         let record = finish.record;
         let json = serde_json::to_string(record).map_err(bad_record)?;
-        let account_d = finish.account.map(Message::encode_to_vec).unwrap_or_default();
+        let account_d = finish
+            .account
+            .map(Message::encode_to_vec)
+            .unwrap_or_default();
         let sealed = finish.sealed.unwrap_or_default();
         let mut conn = self.conn.clone();
         let done: i64 = FINISH_LINK
@@ -361,7 +368,12 @@ impl Store {
     }
 
     /// Releases the refresh lock if `owner` still holds it.
-    pub async fn release_refresh_lock(&self, project: &str, account_id: &str, owner: &str) -> Result<()> {
+    pub async fn release_refresh_lock(
+        &self,
+        project: &str,
+        account_id: &str,
+        owner: &str,
+    ) -> Result<()> {
         let mut conn = self.conn.clone();
         let _: i64 = UNLOCK
             .key(self.keys.refresh_lock(project, account_id))

@@ -1,4 +1,5 @@
-//! The HTTP side: `/healthz` (the process is up) and `/readyz` (NATS and Redis answer now).
+//! The HTTP side: `/healthz` (the process is up), `/readyz` (NATS and Redis answer now), and
+//! the Connect Link pages and OAuth callback (`links.rs`).
 
 use std::time::Duration;
 
@@ -14,6 +15,11 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route(
+            "/connect/{token}",
+            get(crate::links::open_link).post(crate::links::submit_form),
+        )
+        .route("/oauth/callback", get(crate::links::oauth_callback))
         .with_state(state)
 }
 

@@ -3,10 +3,12 @@
 //! later). It keeps no state of its own: any replica serves any session.
 
 mod auth;
+mod connect;
 mod error;
 mod execute;
 mod grpc;
 mod http;
+mod links;
 mod results;
 mod state;
 mod view;
@@ -115,7 +117,18 @@ pub async fn run(
     let results = results::Results::start(&bus, shutdown.clone())
         .await
         .map_err(|e| GatewayError::Serve(format!("failed to subscribe to worker replies: {e}")))?;
-    let state = AppState::new(config, catalog, store, bus, sealer, results, public_url);
+    let oauth = switchboard_oauth::OAuth::new(
+        config.oauth.clone(),
+        catalog.clone(),
+        store.clone(),
+        sealer.clone(),
+        bus.clone(),
+        format!("{public_url}/oauth/callback"),
+    )
+    .map_err(|e| GatewayError::Serve(format!("failed to build the OAuth client: {e}")))?;
+    let state = AppState::new(
+        config, catalog, store, bus, sealer, results, public_url, oauth,
+    );
     serve(state, listeners, shutdown).await
 }
 

@@ -28,9 +28,12 @@ pub struct Inner {
     pub results: crate::results::Results,
     /// Public base URL of the HTTP side, without a trailing slash.
     pub public_url: String,
+    /// OAuth flows, refresh and revocation.
+    pub oauth: switchboard_oauth::OAuth,
 }
 
 impl AppState {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         config: Config,
         catalog: Arc<Catalog>,
@@ -39,6 +42,7 @@ impl AppState {
         sealer: Sealer,
         results: crate::results::Results,
         public_url: String,
+        oauth: switchboard_oauth::OAuth,
     ) -> AppState {
         AppState {
             inner: Arc::new(Inner {
@@ -50,6 +54,7 @@ impl AppState {
                 sealer,
                 results,
                 public_url,
+                oauth,
             }),
         }
     }

@@ -264,14 +264,8 @@ async fn execute(
     };
     let credential = match credential(context, project, record).await {
         Ok(c) => c,
-        Err(message) => {
-            return failed(
-                execution,
-                ExecutionStatus::Failed,
-                "ACCOUNT_UNAVAILABLE",
-                message,
-                0,
-            )
+        Err((code, message)) => {
+            return failed(execution, ExecutionStatus::Failed, code, message, 0)
         }
     };
     let arguments: serde_json::Value = match serde_json::from_str(&record.arguments_json) {
@@ -306,14 +300,32 @@ async fn execute(
         tool = %tool.slug,
         http.status = tracing::field::Empty,
     );
-    let call = provider::call(
-        &context.http,
-        toolkit,
-        tool,
-        &arguments,
-        &credential,
-        &policy,
-    )
+    let account_id = execution.account.as_ref().map(|a| a.id.clone());
+    let call = async {
+        let first = provider::call(&context.http, toolkit, tool, &arguments, &credential, &policy).await;
+        // A 401 with OAuth tokens: the access token may have been revoked or expired early.
+        // Refresh once (coordinated like any refresh) and call again; a 401 means the provider
+        // did not act, so this is safe for any tool.
+        let (Credential::OAuth2(held), Some(account_id)) = (&credential, &account_id) else {
+            return first;
+        };
+        let unauthorized = matches!(&first.outcome, Outcome::Failed { provider_status: 401, .. });
+        if !unauthorized || held.refresh_token.is_none() {
+            return first;
+        }
+        match context.oauth.fresh_tokens(project, account_id, held, true).await {
+            Ok(tokens) => {
+                let again = Credential::OAuth2(tokens);
+                let mut second = provider::call(&context.http, toolkit, tool, &arguments, &again, &policy).await;
+                second.attempts += first.attempts;
+                second
+            }
+            Err(e) => {
+                tracing::info!(execution_id = %execution.id, reason = %e, "no fresh token after a 401");
+                first
+            }
+        }
+    }
     .instrument(call_span);
     tokio::pin!(call);
     let result = loop {
@@ -361,8 +373,44 @@ async fn execute(
     ended
 }
 
-/// Opens the execution's account credential (NO_AUTH toolkits have none).
+/// Opens the execution's account credential (NO_AUTH toolkits have none); OAuth tokens due
+/// for refresh are refreshed first. Errors carry the execution error code.
 async fn credential(
+    context: &Arc<Context>,
+    project: &str,
+    record: &JobRecord,
+) -> Result<Credential, (&'static str, String)> {
+    let credential = stored_credential(context, project, record)
+        .await
+        .map_err(|m| ("ACCOUNT_UNAVAILABLE", m))?;
+    let (Credential::OAuth2(held), Some(account)) = (&credential, &record.execution.account) else {
+        return Ok(credential);
+    };
+    match context
+        .oauth
+        .fresh_tokens(project, &account.id, held, false)
+        .await
+    {
+        Ok(tokens) => Ok(Credential::OAuth2(tokens)),
+        // Without a refresh token, try the held one: the provider decides.
+        Err(switchboard_oauth::RefreshError::NoRefreshToken) => Ok(credential),
+        Err(e @ switchboard_oauth::RefreshError::Expired(_)) => Err((
+            "ACCOUNT_EXPIRED",
+            format!("connected account {}: {e}; reconnect it", account.id),
+        )),
+        Err(e @ switchboard_oauth::RefreshError::NotActive(_)) => Err((
+            "ACCOUNT_UNAVAILABLE",
+            format!("connected account {}: {e}", account.id),
+        )),
+        Err(e @ switchboard_oauth::RefreshError::Unavailable(_)) => Err((
+            "TOKEN_REFRESH_FAILED",
+            format!("connected account {}: {e}", account.id),
+        )),
+    }
+}
+
+/// Opens the execution's account credential as stored.
+async fn stored_credential(
     context: &Arc<Context>,
     project: &str,
     record: &JobRecord,

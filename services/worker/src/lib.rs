@@ -41,11 +41,13 @@ pub enum WorkerError {
 /// What every job handler shares.
 pub(crate) struct Context {
     pub config: Config,
-    pub catalog: Catalog,
+    pub catalog: Arc<Catalog>,
     pub store: Store,
     pub bus: Bus,
     pub sealer: Sealer,
     pub http: reqwest::Client,
+    /// Refreshes OAuth tokens (one refresh at a time per account across replicas).
+    pub oauth: switchboard_oauth::OAuth,
     pub worker_id: String,
 }
 
@@ -84,6 +86,22 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Work
         .build()
         .map_err(|e| WorkerError::Http(e.to_string()))?;
     let grace = Duration::from_secs(config.shutdown_grace_secs);
+    let catalog = Arc::new(catalog);
+    let callback = config
+        .gateway
+        .public_url
+        .as_deref()
+        .map(|u| format!("{}/oauth/callback", u.trim_end_matches('/')))
+        .unwrap_or_default();
+    let oauth = switchboard_oauth::OAuth::new(
+        config.oauth.clone(),
+        Arc::clone(&catalog),
+        store.clone(),
+        sealer.clone(),
+        bus.clone(),
+        callback,
+    )
+    .map_err(WorkerError::Http)?;
     let context = Arc::new(Context {
         config,
         catalog,
@@ -91,6 +109,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Work
         bus,
         sealer,
         http,
+        oauth,
         worker_id: ulid::Ulid::new().to_string().to_lowercase(),
     });
     tracing::info!(worker_id = %context.worker_id, concurrency, "worker pulling jobs");

@@ -148,6 +148,7 @@ async fn create_auth_config(c: &mut Connections, toolkit: &str, scheme: &str) ->
         toolkit: toolkit.into(),
         scheme: scheme.into(),
         name: String::new(),
+        ..Default::default()
     })
     .await
     .unwrap_or_else(|e| panic!("create {toolkit} {scheme} auth config: {e:?}"))
@@ -272,6 +273,7 @@ async fn auth_configs_are_created_read_listed_and_deleted() {
             toolkit: "github".into(),
             scheme: "BEARER_TOKEN".into(),
             name: "GitHub PATs".into(),
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -357,6 +359,7 @@ async fn bad_auth_configs_are_refused_and_nothing_is_stored() {
         toolkit: toolkit.into(),
         scheme: scheme.into(),
         name: name.into(),
+        ..Default::default()
     };
     let long_name = "n".repeat(129);
     let cases = [
@@ -389,18 +392,69 @@ async fn bad_auth_configs_are_refused_and_nothing_is_stored() {
             "scheme",
         ),
         (
-            "OAuth",
+            "OAuth without a client, on a server without a managed app",
             req("github", "OAUTH2", ""),
             Code::FailedPrecondition,
-            "OAUTH_NOT_AVAILABLE",
+            "MANAGED_APP_NOT_CONFIGURED",
             "",
         ),
         (
-            "an OAuth-only toolkit without a scheme",
+            "an OAuth-only toolkit without a scheme (OAUTH2) and no managed app",
             req("oauthonly", "", ""),
             Code::FailedPrecondition,
-            "OAUTH_NOT_AVAILABLE",
+            "MANAGED_APP_NOT_CONFIGURED",
             "",
+        ),
+        (
+            "scopes on a static scheme",
+            CreateAuthConfigRequest {
+                scopes: vec!["repo".into()],
+                ..req("linear", "API_KEY", "")
+            },
+            Code::InvalidArgument,
+            "OAUTH_FIELDS_NOT_APPLICABLE",
+            "scopes",
+        ),
+        (
+            "an OAuth client without a secret",
+            CreateAuthConfigRequest {
+                oauth2_client: Some(OAuth2Client {
+                    client_id: "abc".into(),
+                    client_secret: String::new(),
+                }),
+                ..req("github", "OAUTH2", "")
+            },
+            Code::InvalidArgument,
+            "REQUIRED",
+            "oauth2_client.client_secret",
+        ),
+        (
+            "a scope with a space",
+            CreateAuthConfigRequest {
+                scopes: vec!["repo user".into()],
+                oauth2_client: Some(OAuth2Client {
+                    client_id: "abc".into(),
+                    client_secret: "s3cret".into(),
+                }),
+                ..req("github", "OAUTH2", "")
+            },
+            Code::InvalidArgument,
+            "INVALID_SCOPE",
+            "scopes[0]",
+        ),
+        (
+            "a redirect URI with a password",
+            CreateAuthConfigRequest {
+                redirect_uri: "https://u:p@example.com/cb".into(),
+                oauth2_client: Some(OAuth2Client {
+                    client_id: "abc".into(),
+                    client_secret: "s3cret".into(),
+                }),
+                ..req("github", "OAUTH2", "")
+            },
+            Code::InvalidArgument,
+            "INVALID_CALLBACK_URL",
+            "redirect_uri",
         ),
         (
             "a name over 128 bytes",

@@ -59,6 +59,7 @@ async fn github_auth_config(stack: &Stack, project: &TestProject) -> String {
             toolkit: "github".into(),
             scheme: "BEARER_TOKEN".into(),
             name: "pat".into(),
+            ..Default::default()
         })
         .await
         .unwrap()

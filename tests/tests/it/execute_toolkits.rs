@@ -164,6 +164,7 @@ async fn each_scheme_and_each_starter_toolkit_runs_end_to_end() {
                     toolkit: case.toolkit.into(),
                     scheme: case.scheme.into(),
                     name: String::new(),
+                    ..Default::default()
                 })
                 .await
                 .unwrap()

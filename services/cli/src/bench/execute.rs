@@ -33,6 +33,7 @@ pub async fn prepare(channel: Channel, key: ApiKey, sessions: &Client) -> anyhow
             toolkit: "github".into(),
             scheme: "BEARER_TOKEN".into(),
             name: "bench".into(),
+            ..Default::default()
         })
         .await
         .context("CreateAuthConfig failed")?

@@ -3,11 +3,12 @@
 //! NOT_FOUND. A credential is sealed with the account id as associated data before it is
 //! stored, and no response, log or error carries it.
 
-mod input;
+pub(crate) mod input;
 
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use switchboard_catalog::spec::AuthScheme;
 use switchboard_catalog::Toolkit;
 use switchboard_core::accounts::{ACTIVE, DISABLED};
 use switchboard_core::ids::new_id;
@@ -22,7 +23,8 @@ use switchboard_proto::v1::{
     DisableConnectedAccountResponse, EnableConnectedAccountRequest, EnableConnectedAccountResponse,
     GetAuthConfigRequest, GetAuthConfigResponse, GetConnectedAccountRequest,
     GetConnectedAccountResponse, ListAuthConfigsRequest, ListAuthConfigsResponse,
-    ListConnectedAccountsRequest, ListConnectedAccountsResponse,
+    ListConnectedAccountsRequest, ListConnectedAccountsResponse, UpdateAuthConfigRequest,
+    UpdateAuthConfigResponse,
 };
 use switchboard_store::AccountFilter;
 use tonic::{Request, Response, Status};
@@ -54,6 +56,14 @@ impl ConnectionApi {
         })
     }
 
+    /// Seals a custom OAuth app's client secret with the auth config id as associated data.
+    fn seal_secret(&self, secret: &str, auth_config_id: &str) -> Result<Vec<u8>, Error> {
+        self.state
+            .sealer
+            .seal(secret.as_bytes(), auth_config_id)
+            .map_err(|e| Error::Internal(format!("sealing a client secret failed: {e}")))
+    }
+
     async fn set_status(
         &self,
         project: &str,
@@ -69,6 +79,39 @@ impl ConnectionApi {
             .await?;
         tracing::debug!(project_id = %project, account_id = %id, status, "account status set");
         Ok(account)
+    }
+}
+
+impl ConnectionApi {
+    /// Revokes an OAuth grant at the provider when the toolkit declares how (best effort: the
+    /// account goes either way, and a failure is logged without any token).
+    async fn revoke(&self, project: &str, stored: &switchboard_store::StoredAccount) {
+        let account = &stored.account;
+        let Ok(auth_config) = self
+            .state
+            .store
+            .get_auth_config(project, &account.auth_config_id)
+            .await
+        else {
+            return;
+        };
+        let Ok(app) = self.state.oauth.app_for(project, &auth_config).await else {
+            return;
+        };
+        if app.revoke.is_none() {
+            return;
+        }
+        let Ok(tokens) = self.state.oauth.open_tokens(&stored.sealed, &account.id) else {
+            return;
+        };
+        let revoked = switchboard_oauth::flow::revoke(
+            self.state.oauth.http(),
+            &app,
+            &tokens,
+            self.state.oauth.timeout(),
+        )
+        .await;
+        tracing::info!(project_id = project, account_id = %account.id, revoked, "OAuth grant revocation on delete");
     }
 }
 
@@ -97,7 +140,8 @@ impl ConnectionService for ConnectionApi {
         let scheme = input::auth_config_scheme(toolkit, req.scheme.trim())?;
         let name = req.name.trim();
         check_name(name, "name", true)?;
-        let config = AuthConfig {
+        let created = now();
+        let mut config = AuthConfig {
             id: new_id("ac"),
             toolkit: toolkit.slug.clone(),
             scheme: scheme.as_str().to_owned(),
@@ -106,12 +150,65 @@ impl ConnectionService for ConnectionApi {
             } else {
                 name.to_owned()
             },
-            is_managed: false,
-            create_time: Some(now()),
+            create_time: Some(created),
+            update_time: Some(created),
+            ..Default::default()
         };
+        let mut sealed_secret = None;
+        if scheme == AuthScheme::Oauth2 {
+            crate::connect::check_scopes(&req.scopes, "scopes")?;
+            config.scopes = req.scopes;
+            if !req.redirect_uri.is_empty() {
+                crate::connect::check_callback_url(&req.redirect_uri, "redirect_uri")?;
+                config.redirect_uri = req.redirect_uri;
+            }
+            match req.oauth2_client {
+                Some(client) => {
+                    input::check_client(&client, "oauth2_client")?;
+                    config.client_id = client.client_id;
+                    sealed_secret = Some(self.seal_secret(&client.client_secret, &config.id)?);
+                }
+                None => {
+                    if !config.redirect_uri.is_empty() {
+                        return Err(Error::invalid(
+                            "REDIRECT_URI_NEEDS_CLIENT",
+                            "redirect_uri",
+                            "only an auth config with its own oauth2_client can set a redirect URI",
+                        )
+                        .into());
+                    }
+                    if !switchboard_oauth::app::has_managed_app(&self.state.config.oauth, slug) {
+                        return Err(Error::FailedPrecondition {
+                            reason: "MANAGED_APP_NOT_CONFIGURED",
+                            message: format!("this server has no managed OAuth app for {slug}; pass your own oauth2_client"),
+                        }.into());
+                    }
+                    config.is_managed = true;
+                }
+            }
+        } else if !req.scopes.is_empty()
+            || req.oauth2_client.is_some()
+            || !req.redirect_uri.is_empty()
+        {
+            return Err(Error::invalid(
+                "OAUTH_FIELDS_NOT_APPLICABLE",
+                if !req.scopes.is_empty() {
+                    "scopes"
+                } else if req.oauth2_client.is_some() {
+                    "oauth2_client"
+                } else {
+                    "redirect_uri"
+                },
+                format!(
+                    "{} auth configs take no scopes, OAuth client or redirect URI",
+                    scheme.as_str()
+                ),
+            )
+            .into());
+        }
         self.state
             .store
-            .create_auth_config(&project, &config)
+            .create_auth_config(&project, &config, sealed_secret.as_deref())
             .await?;
         tracing::debug!(project_id = %project, auth_config_id = %config.id, toolkit = %config.toolkit, "auth config created");
         Ok(Response::new(CreateAuthConfigResponse {
@@ -155,6 +252,87 @@ impl ConnectionService for ConnectionApi {
         }))
     }
 
+    async fn update_auth_config(
+        &self,
+        request: Request<UpdateAuthConfigRequest>,
+    ) -> Result<Response<UpdateAuthConfigResponse>, Status> {
+        let project = auth::project(&self.state, request.metadata()).await?;
+        let req = request.into_inner();
+        let id = required(&req.auth_config_id, "auth_config_id")?;
+        let mut config = self.state.store.get_auth_config(&project, id).await?;
+        let paths = req.update_mask.map(|m| m.paths).unwrap_or_default();
+        let oauth = config.scheme == AuthScheme::Oauth2.as_str();
+        let mut sealed_secret: Option<Vec<u8>> = None;
+        for path in &paths {
+            match path.as_str() {
+                "name" => {
+                    let name = req.name.trim();
+                    check_name(name, "name", true)?;
+                    config.name = if name.is_empty() {
+                        format!("{} {}", config.toolkit, config.scheme)
+                    } else {
+                        name.to_owned()
+                    };
+                }
+                "scopes" | "oauth2_client" | "redirect_uri" if !oauth => {
+                    return Err(Error::invalid(
+                        "OAUTH_FIELDS_NOT_APPLICABLE",
+                        path.clone(),
+                        format!(
+                            "{} auth configs take no scopes, OAuth client or redirect URI",
+                            config.scheme
+                        ),
+                    )
+                    .into());
+                }
+                "scopes" => {
+                    crate::connect::check_scopes(&req.scopes, "scopes")?;
+                    config.scopes.clone_from(&req.scopes);
+                }
+                "oauth2_client" | "redirect_uri" if config.is_managed => {
+                    return Err(Error::invalid(
+                        "MANAGED_APP",
+                        path.clone(),
+                        "this auth config uses the platform's managed app; create one with your own oauth2_client instead",
+                    ).into());
+                }
+                "oauth2_client" => {
+                    let client = req.oauth2_client.clone().unwrap_or_default();
+                    input::check_client(&client, "oauth2_client")?;
+                    config.client_id = client.client_id;
+                    sealed_secret = Some(self.seal_secret(&client.client_secret, &config.id)?);
+                }
+                "redirect_uri" => {
+                    if !req.redirect_uri.is_empty() {
+                        crate::connect::check_callback_url(&req.redirect_uri, "redirect_uri")?;
+                    }
+                    config.redirect_uri.clone_from(&req.redirect_uri);
+                }
+                other => {
+                    return Err(Error::invalid(
+                        "UNKNOWN_FIELD",
+                        "update_mask",
+                        format!(
+                        "{other:?} cannot be updated (name, scopes, oauth2_client, redirect_uri)"
+                    ),
+                    )
+                    .into())
+                }
+            }
+        }
+        if !paths.is_empty() {
+            config.update_time = Some(now());
+            self.state
+                .store
+                .update_auth_config(&project, &config, sealed_secret.as_deref())
+                .await?;
+            tracing::debug!(project_id = %project, auth_config_id = %config.id, "auth config updated");
+        }
+        Ok(Response::new(UpdateAuthConfigResponse {
+            auth_config: Some(config),
+        }))
+    }
+
     async fn delete_auth_config(
         &self,
         request: Request<DeleteAuthConfigRequest>,
@@ -180,6 +358,15 @@ impl ConnectionService for ConnectionApi {
             .store
             .get_auth_config(&project, auth_config_id)
             .await?;
+        if config.scheme == AuthScheme::Oauth2.as_str() {
+            return Err(Error::FailedPrecondition {
+                reason: "OAUTH_NEEDS_AUTHORIZE",
+                message: format!(
+                    "auth config {} uses OAUTH2: connect accounts with SessionService.Authorize, which sends the user through the provider",
+                    config.id
+                ),
+            }.into());
+        }
         let credential = input::credential(&config.scheme, &config.id, req.credential)?;
         let created = now();
         let account = ConnectedAccount {
@@ -193,6 +380,7 @@ impl ConnectionService for ConnectionApi {
             scheme: config.scheme,
             create_time: Some(created),
             update_time: Some(created),
+            ..Default::default()
         };
         // The account id is the associated data: the ciphertext opens for this account only.
         let sealed = self
@@ -304,6 +492,10 @@ impl ConnectionService for ConnectionApi {
             &request.get_ref().connected_account_id,
             "connected_account_id",
         )?;
+        let stored = self.state.store.get_account(&project, id).await?;
+        if stored.account.scheme == AuthScheme::Oauth2.as_str() && !stored.sealed.is_empty() {
+            self.revoke(&project, &stored).await;
+        }
         self.state.store.delete_account(&project, id).await?;
         tracing::debug!(project_id = %project, account_id = %id, "connected account deleted");
         Ok(Response::new(DeleteConnectedAccountResponse {}))

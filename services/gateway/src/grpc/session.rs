@@ -48,6 +48,27 @@ impl SessionApi {
 
 #[tonic::async_trait]
 impl SessionService for SessionApi {
+    async fn authorize(
+        &self,
+        request: Request<switchboard_proto::v1::AuthorizeRequest>,
+    ) -> Result<Response<switchboard_proto::v1::AuthorizeResponse>, Status> {
+        let project = auth::project(&self.state, request.metadata()).await?;
+        let connection_request =
+            crate::connect::authorize(&self.state, &project, request.into_inner()).await?;
+        Ok(Response::new(switchboard_proto::v1::AuthorizeResponse {
+            connection_request: Some(connection_request),
+        }))
+    }
+
+    async fn wait_for_connection(
+        &self,
+        request: Request<switchboard_proto::v1::WaitForConnectionRequest>,
+    ) -> Result<Response<switchboard_proto::v1::WaitForConnectionResponse>, Status> {
+        let project = auth::project(&self.state, request.metadata()).await?;
+        let response = crate::connect::wait(&self.state, &project, request.into_inner()).await?;
+        Ok(Response::new(response))
+    }
+
     async fn execute_tool(
         &self,
         request: Request<switchboard_proto::v1::ExecuteToolRequest>,

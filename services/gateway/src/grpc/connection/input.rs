@@ -30,17 +30,8 @@ const STATIC_SCHEMES: [AuthScheme; 4] = [
     AuthScheme::NoAuth,
 ];
 
-fn oauth_not_available(toolkit: &str) -> Error {
-    Error::FailedPrecondition {
-        reason: "OAUTH_NOT_AVAILABLE",
-        message: format!(
-            "{toolkit} only offers OAUTH2 here; OAuth auth configs arrive with the connections issue"
-        ),
-    }
-}
-
 /// The scheme of a new auth config for `toolkit`: the requested one, or (when empty) the
-/// toolkit's first static scheme.
+/// toolkit's first static scheme, else OAUTH2.
 pub fn auth_config_scheme(toolkit: &Toolkit, requested: &str) -> Result<AuthScheme, Error> {
     let declared = &toolkit.spec.auth.schemes;
     if requested.is_empty() {
@@ -48,7 +39,8 @@ pub fn auth_config_scheme(toolkit: &Toolkit, requested: &str) -> Result<AuthSche
             .iter()
             .copied()
             .find(|s| STATIC_SCHEMES.contains(s))
-            .ok_or_else(|| oauth_not_available(&toolkit.slug));
+            .or_else(|| declared.first().copied())
+            .ok_or_else(|| Error::Internal(format!("{} declares no scheme", toolkit.slug)));
     }
     let names = || {
         declared
@@ -72,14 +64,27 @@ pub fn auth_config_scheme(toolkit: &Toolkit, requested: &str) -> Result<AuthSche
             ),
         ));
     };
-    if scheme == AuthScheme::Oauth2 {
-        return Err(Error::FailedPrecondition {
-            reason: "OAUTH_NOT_AVAILABLE",
-            message: "OAuth auth configs arrive with the connections issue; use a static scheme"
-                .into(),
-        });
-    }
     Ok(scheme)
+}
+
+/// Checks a custom OAuth client: an id of 1–512 printable characters and a secret.
+pub fn check_client(
+    client: &switchboard_proto::v1::OAuth2Client,
+    field: &str,
+) -> Result<(), Error> {
+    let id = &client.client_id;
+    if id.is_empty() || id.len() > 512 || id.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Err(Error::invalid(
+            "INVALID_CLIENT_ID",
+            format!("{field}.client_id"),
+            "must be 1–512 printable characters without spaces",
+        ));
+    }
+    check_secret(
+        &client.client_secret,
+        &format!("{field}.client_secret"),
+        false,
+    )
 }
 
 /// Checks an optional alias: letters, digits, `_`, `-`, `.`, 1–64 characters.

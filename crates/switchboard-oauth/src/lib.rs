@@ -1,0 +1,400 @@
+//! OAuth 2.0 for connected accounts.
+//!
+//! - [`app`]: which client and endpoints an auth config stands for;
+//! - [`flow`]: the HTTP requests of the authorization-code grant with PKCE, refresh, identity
+//!   and revocation;
+//! - [`OAuth::fresh_tokens`]: refresh coordinated across every worker and gateway — one
+//!   refresh at a time per account under a Redis lock, the others wait and use its result, a
+//!   rotated refresh token saved in the same write as its access token, `invalid_grant` →
+//!   the account EXPIRED and a `connected_account.expired` event on the bus.
+
+pub mod app;
+pub mod flow;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use switchboard_bus::Bus;
+use switchboard_catalog::Catalog;
+use switchboard_config::OAuthConfig;
+use switchboard_core::credential::{Credential, OAuthTokens};
+use switchboard_core::Error;
+use switchboard_crypto::Sealer;
+use switchboard_proto::v1::{AuthConfig, ConnectedAccount};
+use switchboard_store::Store;
+
+pub use app::App;
+pub use flow::TokenError;
+
+/// The account status after the provider refused a refresh.
+pub const EXPIRED: &str = "EXPIRED";
+/// The event type published when an account expires.
+pub const ACCOUNT_EXPIRED_EVENT: &str = "connected_account.expired";
+
+/// Why fresh tokens could not be had.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefreshError {
+    /// The provider refused the refresh token: the account is now EXPIRED.
+    Expired(String),
+    /// The account is not ACTIVE (disabled, expired, deleted meanwhile).
+    NotActive(String),
+    /// The grant has no refresh token, so an expired access token cannot be renewed.
+    NoRefreshToken,
+    /// The token endpoint or the store failed for now; the account stays ACTIVE.
+    Unavailable(String),
+}
+
+impl std::fmt::Display for RefreshError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RefreshError::Expired(reason) => write!(f, "the account expired: {reason}"),
+            RefreshError::NotActive(status) => write!(f, "the account is {status}"),
+            RefreshError::NoRefreshToken => {
+                f.write_str("the access token expired and the provider gave no refresh token; reconnect the account")
+            }
+            RefreshError::Unavailable(why) => write!(f, "the token could not be refreshed now: {why}"),
+        }
+    }
+}
+
+/// OAuth operations shared by the gateway and the workers.
+#[derive(Clone)]
+pub struct OAuth {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    http: reqwest::Client,
+    config: OAuthConfig,
+    catalog: Arc<Catalog>,
+    store: Store,
+    sealer: Sealer,
+    bus: Bus,
+    /// The gateway's callback URL (`<public url>/oauth/callback`).
+    redirect_uri: String,
+    /// Names this process in refresh locks.
+    instance: String,
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// A timestamp from unix milliseconds.
+pub fn timestamp_ms(ms: i64) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: ms.div_euclid(1000),
+        nanos: i32::try_from(ms.rem_euclid(1000) * 1_000_000).unwrap_or(0),
+    }
+}
+
+/// Whether the stored tokens were refreshed since the caller read `held`, and still work. A
+/// token refreshed this moment is used even when its whole lifetime is shorter than the
+/// refresh margin: refreshing it again would only make every caller refresh.
+fn newer(current: &OAuthTokens, held: &OAuthTokens) -> bool {
+    current.access_token != held.access_token && !current.expires_within(now_ms(), 1000)
+}
+
+impl OAuth {
+    pub fn new(
+        config: OAuthConfig,
+        catalog: Arc<Catalog>,
+        store: Store,
+        sealer: Sealer,
+        bus: Bus,
+        redirect_uri: String,
+    ) -> Result<OAuth, String> {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent("switchboard")
+            .build()
+            .map_err(|e| e.to_string())?;
+        Ok(OAuth {
+            inner: Arc::new(Inner {
+                http,
+                config,
+                catalog,
+                store,
+                sealer,
+                bus,
+                redirect_uri,
+                instance: ulid::Ulid::new().to_string(),
+            }),
+        })
+    }
+
+    pub fn http(&self) -> &reqwest::Client {
+        &self.inner.http
+    }
+
+    pub fn config(&self) -> &OAuthConfig {
+        &self.inner.config
+    }
+
+    /// The gateway's own redirect URI.
+    pub fn redirect_uri(&self) -> &str {
+        &self.inner.redirect_uri
+    }
+
+    /// Timeout of one call to the provider's OAuth endpoints.
+    pub fn timeout(&self) -> Duration {
+        Duration::from_millis(self.inner.config.timeout_ms)
+    }
+
+    /// The app of an OAUTH2 auth config (opening a custom app's sealed secret).
+    pub async fn app_for(&self, project: &str, auth_config: &AuthConfig) -> Result<App, Error> {
+        let toolkit = self
+            .inner
+            .catalog
+            .toolkit(&auth_config.toolkit)
+            .ok_or_else(|| {
+                Error::Internal(format!(
+                    "toolkit {} is not in the catalog",
+                    auth_config.toolkit
+                ))
+            })?;
+        let secret = if auth_config.is_managed {
+            None
+        } else {
+            match self
+                .inner
+                .store
+                .auth_config_secret(project, &auth_config.id)
+                .await?
+            {
+                Some(sealed) => {
+                    let plain = self
+                        .inner
+                        .sealer
+                        .open(&sealed, &auth_config.id)
+                        .map_err(|e| {
+                            Error::Internal(format!("an OAuth client secret cannot be opened: {e}"))
+                        })?;
+                    Some(String::from_utf8_lossy(&plain).into_owned())
+                }
+                None => None,
+            }
+        };
+        app::resolve(
+            &self.inner.config,
+            toolkit,
+            auth_config,
+            secret,
+            &self.inner.redirect_uri,
+        )
+    }
+
+    /// Opens an account's sealed OAuth tokens.
+    pub fn open_tokens(&self, sealed: &[u8], account_id: &str) -> Result<OAuthTokens, String> {
+        let plain =
+            self.inner.sealer.open(sealed, account_id).map_err(|e| {
+                format!("the credential of account {account_id} cannot be opened: {e}")
+            })?;
+        match Credential::from_bytes(&plain) {
+            Ok(Credential::OAuth2(tokens)) => Ok(tokens),
+            _ => Err(format!("account {account_id} holds no OAuth tokens")),
+        }
+    }
+
+    /// Seals tokens for an account.
+    pub fn seal_tokens(&self, tokens: &OAuthTokens, account_id: &str) -> Result<Vec<u8>, Error> {
+        self.inner
+            .sealer
+            .seal(&Credential::OAuth2(tokens.clone()).to_bytes(), account_id)
+            .map_err(|e| Error::Internal(format!("sealing tokens failed: {e}")))
+    }
+
+    /// Whether `tokens` should be refreshed before use.
+    pub fn due(&self, tokens: &OAuthTokens) -> bool {
+        let margin = i64::try_from(self.inner.config.refresh_margin_secs.saturating_mul(1000))
+            .unwrap_or(i64::MAX);
+        tokens.expires_within(now_ms(), margin)
+    }
+
+    /// Tokens to call the provider with, for an account whose caller holds `held`: `held`
+    /// itself when it is not due and `after_401` is false; otherwise newer ones, refreshed
+    /// here (one refresh at a time per account across every replica) or by whoever refreshed
+    /// meanwhile.
+    pub async fn fresh_tokens(
+        &self,
+        project: &str,
+        account_id: &str,
+        held: &OAuthTokens,
+        after_401: bool,
+    ) -> Result<OAuthTokens, RefreshError> {
+        if !after_401 && !self.due(held) {
+            return Ok(held.clone());
+        }
+        let store = &self.inner.store;
+        let unavailable = |e: Error| RefreshError::Unavailable(e.to_string());
+        let lock_ttl = self.timeout() * 3 + Duration::from_secs(1);
+        let give_up = tokio::time::Instant::now() + lock_ttl * 2;
+        let owner = format!("{}:{}", self.inner.instance, ulid::Ulid::new());
+        loop {
+            if store
+                .try_refresh_lock(project, account_id, &owner, lock_ttl)
+                .await
+                .map_err(unavailable)?
+            {
+                let result = self.refresh_locked(project, account_id, held, &owner).await;
+                if result.is_err() {
+                    let _ = store
+                        .release_refresh_lock(project, account_id, &owner)
+                        .await;
+                }
+                return result;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+            // Another replica is refreshing: use its tokens once they are saved.
+            let stored = match store.get_account(project, account_id).await {
+                Ok(s) => s,
+                Err(Error::NotFound { .. }) => {
+                    return Err(RefreshError::NotActive("deleted".into()))
+                }
+                Err(e) => return Err(unavailable(e)),
+            };
+            if stored.account.status != switchboard_core::accounts::ACTIVE {
+                return Err(if stored.account.status == EXPIRED {
+                    RefreshError::Expired(stored.account.status_reason)
+                } else {
+                    RefreshError::NotActive(stored.account.status)
+                });
+            }
+            if let Ok(current) = self.open_tokens(&stored.sealed, account_id) {
+                if newer(&current, held) {
+                    return Ok(current);
+                }
+            }
+            if tokio::time::Instant::now() >= give_up {
+                return Err(RefreshError::Unavailable(
+                    "another refresh of this account did not finish in time".into(),
+                ));
+            }
+        }
+    }
+
+    /// The refresh itself, holding the account's lock (released by `store_tokens` on success).
+    async fn refresh_locked(
+        &self,
+        project: &str,
+        account_id: &str,
+        held: &OAuthTokens,
+        owner: &str,
+    ) -> Result<OAuthTokens, RefreshError> {
+        let store = &self.inner.store;
+        let unavailable = |e: Error| RefreshError::Unavailable(e.to_string());
+        let stored = match store.get_account(project, account_id).await {
+            Ok(s) => s,
+            Err(Error::NotFound { .. }) => return Err(RefreshError::NotActive("deleted".into())),
+            Err(e) => return Err(unavailable(e)),
+        };
+        if stored.account.status != switchboard_core::accounts::ACTIVE {
+            return Err(RefreshError::NotActive(stored.account.status));
+        }
+        let current = self
+            .open_tokens(&stored.sealed, account_id)
+            .map_err(RefreshError::Unavailable)?;
+        // Refreshed by someone else between our read and the lock.
+        if newer(&current, held) {
+            let _ = store.release_refresh_lock(project, account_id, owner).await;
+            return Ok(current);
+        }
+        let Some(refresh_token) = current.refresh_token.clone() else {
+            return Err(RefreshError::NoRefreshToken);
+        };
+        let auth_config = store
+            .get_auth_config(project, &stored.account.auth_config_id)
+            .await
+            .map_err(unavailable)?;
+        let app = self
+            .app_for(project, &auth_config)
+            .await
+            .map_err(unavailable)?;
+        let mut attempt = 0u32;
+        let granted = loop {
+            attempt += 1;
+            match flow::refresh(&self.inner.http, &app, &refresh_token, self.timeout()).await {
+                Ok(g) => break g,
+                Err(TokenError::Transient(why)) if attempt < 3 => {
+                    tracing::info!(account_id, attempt, reason = %why, "token refresh failed; retrying");
+                    tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await;
+                }
+                Err(TokenError::Transient(why)) => return Err(RefreshError::Unavailable(why)),
+                Err(rejected) => {
+                    let reason = format!("the provider refused to refresh the token ({rejected})");
+                    self.expire(project, &stored.account, &reason).await;
+                    return Err(RefreshError::Expired(reason));
+                }
+            }
+        };
+        let mut account = stored.account.clone();
+        account.token_expire_time = granted.tokens.expires_at_ms.map(timestamp_ms);
+        account.update_time = Some(timestamp_ms(now_ms()));
+        if let Some(scopes) = granted.scopes.clone() {
+            account.granted_scopes = scopes;
+        }
+        let sealed = self
+            .seal_tokens(&granted.tokens, account_id)
+            .map_err(unavailable)?;
+        let written = store
+            .store_tokens(project, &account, &sealed, owner)
+            .await
+            .map_err(unavailable)?;
+        if !written {
+            return Err(RefreshError::NotActive("deleted".into()));
+        }
+        tracing::info!(project_id = project, account_id, "access token refreshed");
+        Ok(granted.tokens)
+    }
+
+    /// Marks an account EXPIRED and announces it on the bus.
+    pub async fn expire(&self, project: &str, account: &ConnectedAccount, reason: &str) {
+        let store = &self.inner.store;
+        match store
+            .set_account_status(project, &account.id, EXPIRED, reason)
+            .await
+        {
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(account_id = %account.id, error = %e, "could not mark an account EXPIRED");
+                return;
+            }
+        }
+        tracing::info!(project_id = project, account_id = %account.id, "account expired: the provider refused its refresh token");
+        self.publish_expired(project, account, reason).await;
+    }
+
+    async fn publish_expired(&self, project: &str, account: &ConnectedAccount, reason: &str) {
+        let event_id = switchboard_core::ids::new_id("ev");
+        let payload = serde_json::json!({
+            "id": event_id,
+            "type": ACCOUNT_EXPIRED_EVENT,
+            "timestamp": now_ms(),
+            "metadata": {
+                "project_id": project,
+                "connected_account_id": account.id,
+                "auth_config_id": account.auth_config_id,
+                "toolkit": account.toolkit,
+                "user_id": account.user_id,
+            },
+            "data": {"status": EXPIRED, "status_reason": reason},
+        });
+        let subject =
+            self.inner
+                .bus
+                .names
+                .event_subject(project, &account.user_id, &account.id, "account");
+        let body = payload.to_string().into_bytes();
+        if let Err(e) = self
+            .inner
+            .bus
+            .publish_event(subject, &event_id, ACCOUNT_EXPIRED_EVENT, body)
+            .await
+        {
+            tracing::warn!(account_id = %account.id, error = %e, "could not publish connected_account.expired");
+        }
+    }
+}
