@@ -930,3 +930,135 @@ async fn authorize_refuses_bad_input_and_stores_nothing() {
     );
     flow.stack.stop().await;
 }
+
+#[tokio::test]
+async fn a_static_key_through_the_connect_link_form() {
+    let stack = Stack::spawn().await;
+    let project = stack.project().await;
+    stack
+        .connections(Some(&project.api_key))
+        .create_auth_config(CreateAuthConfigRequest {
+            toolkit: "linear".into(),
+            scheme: "API_KEY".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let session = create_session(
+        &mut stack.sessions(Some(&project.api_key)),
+        "ada",
+        toolkits_config(&["linear"]),
+    )
+    .await;
+    let request = stack
+        .sessions(Some(&project.api_key))
+        .authorize(AuthorizeRequest {
+            session_id: session.id.clone(),
+            toolkit: "linear".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .connection_request
+        .unwrap();
+    let client = browser();
+    let page = client.get(&request.redirect_url).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let cookie = page
+        .headers()
+        .get("set-cookie")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    let cookie_pair = cookie.split(';').next().unwrap().to_owned();
+    let html = page.text().await.unwrap();
+    let csrf = html
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    const KEY: &str = "lin_api_form_secret_5e6f7a8b";
+    let post = |cookie: Option<String>, form: Vec<(&'static str, String)>| {
+        let mut req = client.post(&request.redirect_url).form(&form);
+        if let Some(c) = cookie {
+            req = req.header("cookie", c);
+        }
+        req.send()
+    };
+    // Without the cookie, or with another token: a cross-site post, refused.
+    let refused = post(None, vec![("csrf", csrf.clone()), ("api_key", KEY.into())])
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 403);
+    let forged = post(
+        Some("sb_csrf=forged".into()),
+        vec![("csrf", "forged".into()), ("api_key", KEY.into())],
+    )
+    .await
+    .unwrap();
+    assert_eq!(forged.status(), 403);
+    let empty = post(
+        Some(cookie_pair.clone()),
+        vec![("csrf", csrf.clone()), ("api_key", String::new())],
+    )
+    .await
+    .unwrap();
+    assert_eq!(empty.status(), 400);
+    let account = stack
+        .connections(Some(&project.api_key))
+        .get_connected_account(GetConnectedAccountRequest {
+            connected_account_id: request.connected_account_id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .connected_account
+        .unwrap();
+    assert_eq!(account.status, "INITIATED");
+
+    let ok = post(
+        Some(cookie_pair.clone()),
+        vec![("csrf", csrf.clone()), ("api_key", KEY.into())],
+    )
+    .await
+    .unwrap();
+    assert_eq!(ok.status(), 200);
+    assert!(ok.text().await.unwrap().contains("connected"));
+    let done = stack
+        .sessions(Some(&project.api_key))
+        .wait_for_connection(WaitForConnectionRequest {
+            session_id: session.id.clone(),
+            connection_request_id: request.id.clone(),
+            timeout: None,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(done.connected_account.unwrap().status, "ACTIVE");
+    // Single use.
+    let again = post(
+        Some(cookie_pair),
+        vec![("csrf", csrf), ("api_key", "other".into())],
+    )
+    .await
+    .unwrap();
+    assert_eq!(again.status(), 404);
+    for (key, values) in redis_dump(&stack).await {
+        for value in values {
+            assert!(
+                !contains(&value, KEY.as_bytes()),
+                "{key} holds the key in plain text"
+            );
+        }
+    }
+    stack.stop().await;
+}
