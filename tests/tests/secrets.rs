@@ -297,4 +297,149 @@ async fn no_credential_appears_in_replies_errors_records_store_bus_or_logs() {
         assert!(!contains(&logged, needle), "the logs carry {secret}");
     }
     stack.stop().await;
+
+    oauth_secrets_stay_hidden(&logs).await;
+}
+
+/// The OAuth side: a whole Connect Link flow with PKCE, a call, a refresh after a 401 — then
+/// no access or refresh token, code, verifier or client secret in replies, Redis, the bus or
+/// the logs.
+async fn oauth_secrets_stay_hidden(logs: &Logs) {
+    use switchboard_tests::oauth_provider::{ClientAuthMethod, OAuthProvider, ProviderOptions};
+    const CLIENT_SECRET: &str = "cs_SECRET_oauth_client_31c9";
+    let mut options = ProviderOptions::new("client-1", CLIENT_SECRET, "http://unset.invalid/");
+    options.client_auth = ClientAuthMethod::Post;
+    let provider = OAuthProvider::start(options).await;
+    let mut config = test_config();
+    config
+        .catalog
+        .base_urls
+        .insert("github".into(), provider.url());
+    config.oauth.providers.insert(
+        "github".into(),
+        switchboard_config::OAuthProviderConfig {
+            client_id: Some("client-1".into()),
+            client_secret: Some(CLIENT_SECRET.into()),
+            authorize_url: Some(provider.authorize_url()),
+            token_url: Some(provider.token_url()),
+            revoke_url: None,
+        },
+    );
+    let stack = Stack::spawn_with(config).await;
+    provider.set_redirect_uri(&format!("http://{}/oauth/callback", stack.http_addr));
+    let workers = Workers::spawn(&stack.config, 1);
+    let project = stack.project().await;
+    let mut sessions = stack.sessions(Some(&project.api_key));
+    let nats = async_nats::connect(&stack.config.nats.url).await.unwrap();
+    let mut bus_messages = nats
+        .subscribe(format!("{}.>", stack.config.nats.subject_prefix))
+        .await
+        .unwrap();
+    let mut seen: Vec<String> = Vec::new();
+    let session = create_session(&mut sessions, "ada", toolkits_config(&["github"])).await;
+    let request = sessions
+        .authorize(AuthorizeRequest {
+            session_id: session.id.clone(),
+            toolkit: "github".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    seen.push(format!("{request:?}"));
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let mut url = request
+        .connection_request
+        .as_ref()
+        .unwrap()
+        .redirect_url
+        .clone();
+    for _ in 0..5 {
+        let response = browser.get(&url).send().await.unwrap();
+        let next = response
+            .headers()
+            .get("location")
+            .map(|l| l.to_str().unwrap().to_owned());
+        seen.push(response.text().await.unwrap_or_default());
+        match next {
+            Some(next) => url = next,
+            None => break,
+        }
+    }
+    let waited = sessions
+        .wait_for_connection(WaitForConnectionRequest {
+            session_id: session.id.clone(),
+            connection_request_id: request.connection_request.unwrap().id,
+            timeout: None,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(waited.connected_account.as_ref().unwrap().status, "ACTIVE");
+    seen.push(format!("{waited:?}"));
+    provider.expire_access_tokens();
+    let executed = sessions
+        .execute_tool(ExecuteToolRequest {
+            session_id: session.id.clone(),
+            tool_slug: "GITHUB_GET_AUTHENTICATED_USER".into(),
+            arguments_json: "{}".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        executed.execution.as_ref().unwrap().status(),
+        ExecutionStatus::Succeeded
+    );
+    assert_eq!(provider.refresh_calls(), 1, "refreshed after the 401");
+    seen.push(format!("{executed:?}"));
+    workers.stop().await;
+
+    let mut published = Vec::new();
+    while let Ok(Some(message)) =
+        tokio::time::timeout(std::time::Duration::from_millis(300), bus_messages.next()).await
+    {
+        published.push(message.payload.to_vec());
+    }
+    let store = redis_dump(&stack).await;
+    let logged = logs.0.lock().unwrap().clone();
+    let mut secrets = provider.issued_secrets();
+    secrets.push(CLIENT_SECRET.into());
+    for request in provider.token_requests() {
+        secrets.extend(request.get("code_verifier").cloned());
+    }
+    assert!(
+        secrets.len() >= 6,
+        "codes, tokens, verifier and secret: {}",
+        secrets.len()
+    );
+    for secret in &secrets {
+        let needle = secret.as_bytes();
+        for text in &seen {
+            assert!(
+                !contains(text.as_bytes(), needle),
+                "a reply or page carries an OAuth secret: {text}"
+            );
+        }
+        for (key, values) in &store {
+            for value in values {
+                assert!(
+                    !contains(value, needle),
+                    "Redis key {key} holds an OAuth secret"
+                );
+            }
+        }
+        for message in &published {
+            assert!(
+                !contains(message, needle),
+                "a bus message carries an OAuth secret"
+            );
+        }
+        assert!(!contains(&logged, needle), "the logs carry an OAuth secret");
+    }
+    stack.stop().await;
 }

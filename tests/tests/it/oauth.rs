@@ -326,6 +326,28 @@ async fn authorize_link_callback_wait_then_a_call_with_the_new_token() {
     );
     assert!(account.token_expire_time.is_some());
 
+    // The session's toolkit listing shows the connection, through the managed app.
+    let toolkits = flow
+        .stack
+        .sessions(Some(&flow.project.api_key))
+        .list_session_toolkits(ListSessionToolkitsRequest {
+            session_id: session.id.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .toolkits;
+    let github = toolkits.iter().find(|t| t.slug == "github").unwrap();
+    let connection = github.connection.as_ref().unwrap();
+    assert!(connection.is_active);
+    assert_eq!(connection.status, "ACTIVE");
+    let auth_config = connection.auth_config.as_ref().unwrap();
+    assert_eq!(
+        (auth_config.mode.as_str(), auth_config.is_managed),
+        ("OAUTH2", true)
+    );
+
     // The agent's next call runs with that account's access token.
     let workers = Workers::spawn(&flow.stack.config, 1);
     let result = flow
@@ -1061,4 +1083,79 @@ async fn a_static_key_through_the_connect_link_form() {
         }
     }
     stack.stop().await;
+}
+
+#[tokio::test]
+async fn a_custom_oauth_app_with_its_own_client_and_scopes() {
+    let flow = Flow::start_with("github", github_options(), |c| {
+        let provider = c.oauth.providers.get_mut("github").unwrap();
+        provider.client_id = None;
+        provider.client_secret = None;
+    })
+    .await;
+    let mut connections = flow.stack.connections(Some(&flow.project.api_key));
+    let created = connections
+        .create_auth_config(CreateAuthConfigRequest {
+            toolkit: "github".into(),
+            scheme: "OAUTH2".into(),
+            scopes: vec!["repo".into()],
+            oauth2_client: Some(OAuth2Client {
+                client_id: CLIENT_ID.into(),
+                client_secret: CLIENT_SECRET.into(),
+            }),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .auth_config
+        .unwrap();
+    assert_eq!(
+        (created.is_managed, created.client_id.as_str()),
+        (false, CLIENT_ID)
+    );
+    let updated = connections
+        .update_auth_config(UpdateAuthConfigRequest {
+            auth_config_id: created.id.clone(),
+            update_mask: Some(prost_types::FieldMask {
+                paths: vec!["scopes".into(), "name".into()],
+            }),
+            scopes: vec!["repo".into(), "gist".into()],
+            name: "Our GitHub app".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .auth_config
+        .unwrap();
+    assert_eq!(updated.scopes, ["repo", "gist"]);
+    // Updating from another project finds nothing.
+    let other = flow.stack.project().await;
+    let status = flow
+        .stack
+        .connections(Some(&other.api_key))
+        .update_auth_config(UpdateAuthConfigRequest {
+            auth_config_id: created.id.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::NotFound);
+
+    let session = flow.session("ada", None).await;
+    let account = flow.connect(&session, "").await;
+    assert_eq!(account.auth_config_id, created.id);
+    assert_eq!(flow.provider.authorize_requests()[0]["scope"], "repo gist");
+    let shown = format!("{created:?}{updated:?}");
+    assert!(!shown.contains(CLIENT_SECRET));
+    for (key, values) in redis_dump(&flow.stack).await {
+        for value in values {
+            assert!(
+                !contains(&value, CLIENT_SECRET.as_bytes()),
+                "{key} holds the client secret"
+            );
+        }
+    }
+    flow.stack.stop().await;
 }

@@ -316,6 +316,8 @@ struct Connections {
     accounts: Vec<ConnectedAccount>,
     /// Toolkit → scheme of the session's auth config for it, when that config exists here.
     override_schemes: HashMap<String, String>,
+    /// Ids of the auth configs involved that use the platform's managed OAuth app.
+    managed: std::collections::HashSet<String>,
 }
 
 impl Connections {
@@ -327,9 +329,29 @@ impl Connections {
     ) -> Result<Connections, Error> {
         let accounts = state.store.user_accounts(project, user_id).await?;
         let mut override_schemes = HashMap::new();
+        let mut managed = std::collections::HashSet::new();
+        let mut oauth_configs: Vec<&String> = accounts
+            .iter()
+            .filter(|a| a.scheme == "OAUTH2")
+            .map(|a| &a.auth_config_id)
+            .collect();
+        oauth_configs.sort();
+        oauth_configs.dedup();
+        for id in oauth_configs {
+            match state.store.get_auth_config(project, id).await {
+                Ok(ac) if ac.is_managed => {
+                    managed.insert(ac.id);
+                }
+                Ok(_) | Err(Error::NotFound { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
         for (toolkit, id) in &config.auth_configs {
             match state.store.get_auth_config(project, id).await {
                 Ok(ac) => {
+                    if ac.is_managed {
+                        managed.insert(ac.id.clone());
+                    }
                     override_schemes.insert(toolkit.clone(), ac.scheme);
                 }
                 // An id that names nothing (yet) in this project still shows, with the
@@ -341,6 +363,7 @@ impl Connections {
         Ok(Connections {
             accounts,
             override_schemes,
+            managed,
         })
     }
 }
@@ -390,12 +413,12 @@ fn session_toolkit(
                 .get(&toolkit.slug)
                 .cloned()
                 .unwrap_or_else(default_mode),
-            is_managed: false,
+            is_managed: connections.managed.contains(id),
         }),
         (None, Some(account)) => Some(AuthConfigRef {
             id: account.auth_config_id.clone(),
             mode: account.scheme.clone(),
-            is_managed: false,
+            is_managed: connections.managed.contains(&account.auth_config_id),
         }),
         (None, None) => None,
     };
