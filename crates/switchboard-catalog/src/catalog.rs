@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use switchboard_proto::v1;
 
+use crate::search::SearchIndex;
 use crate::spec::{AuthScheme, OAuth2Spec, ToolSpec, ToolkitSpec};
 
 /// A toolkit of the catalog.
@@ -158,6 +159,7 @@ impl Tool {
 pub struct Catalog {
     toolkits: BTreeMap<String, Arc<Toolkit>>,
     tools: HashMap<String, Arc<Tool>>,
+    search: SearchIndex,
 }
 
 impl Catalog {
@@ -171,6 +173,7 @@ impl Catalog {
                 .toolkits
                 .insert(toolkit.slug.clone(), Arc::new(toolkit));
         }
+        catalog.search = SearchIndex::build(catalog.toolkits.values().map(|t| t.as_ref()));
         catalog
     }
 
@@ -190,5 +193,10 @@ impl Catalog {
     /// Number of tools in the whole catalog.
     pub fn tool_count(&self) -> usize {
         self.tools.len()
+    }
+
+    /// The search index over every tool, built at load.
+    pub fn search_index(&self) -> &SearchIndex {
+        &self.search
     }
 }

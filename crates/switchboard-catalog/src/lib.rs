@@ -6,12 +6,14 @@ mod check_oauth2;
 mod error;
 mod load;
 pub mod meta;
+pub mod search;
 pub mod spec;
 
 pub use catalog::{Catalog, Tool, Toolkit};
 pub use check_oauth2::RESERVED_AUTHORIZE_PARAMS;
 pub use error::CatalogError;
 pub use load::LoadOptions;
+pub use search::{Hit, SearchIndex};
 
 /// The hint tags a tool may carry (MCP tool annotations).
 pub const HINT_TAGS: [&str; 4] = [

@@ -201,6 +201,7 @@ fn manage_connections(prefix: &str) -> v1::Tool {
             "properties": {
                 "toolkits": {"type": "array", "minItems": 1, "items": {"type": "string"}},
                 "reinitiate_all": {"type": "boolean", "default": false, "description": "Start a new connection even where one is active"},
+                "remove": {"type": "array", "items": {"type": "string"}, "description": "Ids or aliases of the user's accounts to disconnect (when the session allows removal)"},
                 "session_id": workflow_id()
             },
             "required": ["toolkits"],

@@ -37,6 +37,8 @@ pub enum CryptoError {
 #[derive(Clone)]
 pub struct Sealer {
     keys: BTreeMap<String, Aes256Gcm>,
+    /// Per key id, a MAC key derived from it (never the sealing key itself).
+    mac_keys: BTreeMap<String, Zeroizing<[u8; 32]>>,
     current: String,
 }
 
@@ -47,6 +49,25 @@ impl fmt::Debug for Sealer {
             .field("current", &self.current)
             .finish()
     }
+}
+
+/// HMAC-SHA256 (RFC 2104).
+fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    let mut block = Zeroizing::new([0u8; 64]);
+    if key.len() > 64 {
+        block[..32].copy_from_slice(&Sha256::digest(key));
+    } else {
+        block[..key.len()].copy_from_slice(key);
+    }
+    let mut inner = Sha256::new();
+    inner.update(block.iter().map(|b| b ^ 0x36).collect::<Vec<u8>>());
+    inner.update(message);
+    let inner = inner.finalize();
+    let mut outer = Sha256::new();
+    outer.update(block.iter().map(|b| b ^ 0x5c).collect::<Vec<u8>>());
+    outer.update(inner);
+    outer.finalize().into()
 }
 
 /// A fresh random key, base64 (for `crypto.keys`).
@@ -61,6 +82,7 @@ impl Sealer {
     /// with.
     pub fn new(keys: &BTreeMap<String, String>, current: &str) -> Result<Sealer, CryptoError> {
         let mut ciphers = BTreeMap::new();
+        let mut mac_keys = BTreeMap::new();
         for (id, b64) in keys {
             if id.is_empty() || id.len() > 255 {
                 return Err(CryptoError::BadKey(id.clone()));
@@ -75,6 +97,9 @@ impl Sealer {
             }
             let key = Key::<Aes256Gcm>::from_slice(&raw);
             ciphers.insert(id.clone(), Aes256Gcm::new(key));
+            let mut derived = Zeroizing::new([0u8; 32]);
+            derived.copy_from_slice(&hmac_sha256(&raw, b"switchboard mac key v1"));
+            mac_keys.insert(id.clone(), derived);
         }
         if current.is_empty() {
             return Err(CryptoError::NoCurrentKey);
@@ -84,8 +109,18 @@ impl Sealer {
         }
         Ok(Sealer {
             keys: ciphers,
+            mac_keys,
             current: current.to_owned(),
         })
+    }
+
+    /// HMAC-SHA256 of `message` under the MAC key derived from key `key_id` (the current key
+    /// when `None`): the key id used and the tag, or `None` for an unknown key id. Lets the
+    /// platform issue tokens it can check later without storing them.
+    pub fn mac(&self, key_id: Option<&str>, message: &[u8]) -> Option<(&str, [u8; 32])> {
+        let id = key_id.unwrap_or(&self.current);
+        let (id, key) = self.mac_keys.get_key_value(id)?;
+        Some((id.as_str(), hmac_sha256(key.as_ref(), message)))
     }
 
     /// Seals `plaintext` for the record `record_id`.
@@ -148,6 +183,31 @@ impl Sealer {
     /// The id of the key new values are sealed with.
     pub fn current_key_id(&self) -> &str {
         &self.current
+    }
+}
+
+#[cfg(test)]
+mod hmac_tests {
+    #![allow(clippy::unwrap_used)]
+    use super::hmac_sha256;
+
+    #[test]
+    fn hmac_matches_rfc4231_test_cases() {
+        // Test case 2.
+        let tag = hmac_sha256(b"Jefe", b"what do ya want for nothing?");
+        assert_eq!(
+            tag.iter().map(|b| format!("{b:02x}")).collect::<String>(),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+        // Test case 6: a key longer than the block.
+        let tag = hmac_sha256(
+            &[0xaa; 131],
+            b"Test Using Larger Than Block-Size Key - Hash Key First",
+        );
+        assert_eq!(
+            tag.iter().map(|b| format!("{b:02x}")).collect::<String>(),
+            "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"
+        );
     }
 }
 

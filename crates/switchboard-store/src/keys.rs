@@ -153,4 +153,9 @@ impl Keys {
     pub(crate) fn refresh_lock(&self, project: &str, account_id: &str) -> String {
         format!("{}:{{{project}}}:ca:{account_id}:refresh", self.prefix)
     }
+
+    /// A meta-tool workflow's memory (JSON).
+    pub(crate) fn workflow(&self, project: &str, id: &str) -> String {
+        format!("{}:{{{project}}}:wf:{id}", self.prefix)
+    }
 }

@@ -9,6 +9,7 @@ mod keys;
 mod links;
 mod projects;
 mod sessions;
+mod workflows;
 
 use std::time::Duration;
 

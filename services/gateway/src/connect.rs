@@ -380,7 +380,11 @@ pub async fn authorize(
         user_id: session.user_id.clone(),
         toolkit: slug.to_owned(),
         auth_config_id: auth_config.id.clone(),
-        alias: req.alias.clone(),
+        alias: if switchboard_core::ids::is_id("ca", &req.alias) {
+            String::new()
+        } else {
+            req.alias.clone()
+        },
         status: INITIATED.to_owned(),
         status_reason: "waiting for the user to follow the Connect Link".to_owned(),
         scheme: auth_config.scheme.clone(),

@@ -109,7 +109,18 @@ async fn execute_tool_in_span(
     request: Request<ExecuteToolRequest>,
 ) -> Result<Response<ExecuteToolResponse>, Status> {
     let project = auth::project(state, request.metadata()).await?;
-    let req = request.into_inner();
+    run(state, project, request.into_inner())
+        .await
+        .map(Response::new)
+}
+
+/// ExecuteTool for a caller already known to be in `project` (gRPC after its API key, MCP after
+/// its session token): the same checks, store, publish and wait.
+pub async fn run(
+    state: &AppState,
+    project: String,
+    req: ExecuteToolRequest,
+) -> Result<ExecuteToolResponse, Status> {
     required(&req.session_id, "session_id")?;
     required(&req.tool_slug, "tool_slug")?;
     let mode = ExecutionMode::try_from(req.mode).map_err(|_| {
@@ -247,9 +258,9 @@ async fn execute_tool_in_span(
     match state.store.create_execution(&project, &new).await? {
         Created::Existing(earlier) => {
             tracing::debug!(execution_id = %earlier.id, "idempotency key reused; returning the earlier execution");
-            return Ok(Response::new(ExecuteToolResponse {
+            return Ok(ExecuteToolResponse {
                 execution: Some(*earlier),
-            }));
+            });
         }
         Created::New => {}
     }
@@ -309,9 +320,9 @@ async fn execute_tool_in_span(
     }
 
     let Some(waiter) = waiter else {
-        return Ok(Response::new(ExecuteToolResponse {
+        return Ok(ExecuteToolResponse {
             execution: Some(execution),
-        }));
+        });
     };
     let wait = Duration::from_millis(u64::from(timeout_ms));
     let mut waiter = waiter;
@@ -321,17 +332,17 @@ async fn execute_tool_in_span(
         } else {
             reply.execution
         };
-        return Ok(Response::new(ExecuteToolResponse {
+        return Ok(ExecuteToolResponse {
             execution: Some(finished),
-        }));
+        });
     }
     // No reply in time: it may have finished anyway (a lost reply), may still be running, or
     // no worker took it — then it ends TIMED_OUT here, and a worker that takes it later skips it.
     let current = state.store.get_execution(&project, &execution.id).await?;
     if switchboard_store::is_terminal(current.status()) {
-        return Ok(Response::new(ExecuteToolResponse {
+        return Ok(ExecuteToolResponse {
             execution: Some(current),
-        }));
+        });
     }
     let timed_out = end(
         &execution,

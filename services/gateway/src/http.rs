@@ -11,8 +11,9 @@ use serde_json::json;
 
 use crate::state::AppState;
 
-pub fn router(state: AppState) -> Router {
+pub fn router(state: AppState, shutdown: tokio_util::sync::CancellationToken) -> Router {
     Router::new()
+        .merge(crate::mcp::router(state.clone(), shutdown))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route(

@@ -9,6 +9,7 @@ mod execute;
 mod grpc;
 mod http;
 mod links;
+mod mcp;
 mod results;
 mod state;
 mod view;
@@ -212,8 +213,11 @@ async fn serve(
             },
         );
     let http_shutdown = shutdown.clone();
-    let http = axum::serve(listeners.http, http::router(state.clone()))
-        .with_graceful_shutdown(async move { http_shutdown.cancelled().await });
+    let http = axum::serve(
+        listeners.http,
+        http::router(state.clone(), shutdown.child_token()),
+    )
+    .with_graceful_shutdown(async move { http_shutdown.cancelled().await });
     let servers = async { tokio::join!(grpc, async { http.await }) };
     // Draining waits for open connections to go away; a client that keeps an idle channel
     // open would hold the process forever, so the grace period bounds it.

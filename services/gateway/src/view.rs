@@ -6,14 +6,19 @@ use switchboard_proto::v1::{McpServer, Session};
 
 use crate::state::AppState;
 
-/// Fills a stored session's derived fields.
-pub fn session(state: &AppState, mut session: Session) -> Session {
+/// Fills a stored session's derived fields: its tools and its MCP server (URL and the bearer
+/// token that grants this session only).
+pub fn session(state: &AppState, project: &str, mut session: Session) -> Session {
     let config = session.config.clone().unwrap_or_default();
     session.tools = Scope::new(&config, &state.catalog).agent_tool_names(&state.meta);
     session.mcp = Some(McpServer {
         r#type: "http".to_owned(),
         url: format!("{}/mcp/{}", state.public_url, session.id),
-        headers: Default::default(),
+        headers: crate::mcp::session_token(state, project, &session.id)
+            .map(|token| {
+                std::iter::once(("Authorization".to_owned(), format!("Bearer {token}"))).collect()
+            })
+            .unwrap_or_default(),
     });
     session
 }

@@ -11,6 +11,7 @@ mod execute_progress;
 mod execute_scale;
 mod execute_toolkits;
 mod health;
+mod mcp;
 mod oauth;
 mod session_scope;
 mod session_update;

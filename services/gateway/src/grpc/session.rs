@@ -105,7 +105,7 @@ impl SessionService for SessionApi {
             .await?;
         tracing::debug!(project_id = %project, session_id = %session.id, "session created");
         Ok(Response::new(CreateSessionResponse {
-            session: Some(view::session(&self.state, session)),
+            session: Some(view::session(&self.state, &project, session)),
             warnings,
         }))
     }
@@ -117,7 +117,7 @@ impl SessionService for SessionApi {
         let project = auth::project(&self.state, request.metadata()).await?;
         let session = self.load(&project, &request.get_ref().session_id).await?;
         Ok(Response::new(GetSessionResponse {
-            session: Some(view::session(&self.state, session)),
+            session: Some(view::session(&self.state, &project, session)),
         }))
     }
 
@@ -162,7 +162,7 @@ impl SessionService for SessionApi {
             )
             .await?;
         Ok(Response::new(UpdateSessionResponse {
-            session: Some(view::session(&self.state, session)),
+            session: Some(view::session(&self.state, &project, session)),
             warnings,
         }))
     }
@@ -200,7 +200,7 @@ impl SessionService for SessionApi {
             sessions: page
                 .sessions
                 .into_iter()
-                .map(|s| view::session(&self.state, s))
+                .map(|s| view::session(&self.state, &project, s))
                 .collect(),
             next_page_token: page
                 .next_after
