@@ -296,3 +296,189 @@ async fn a_token_grants_its_own_session_and_nothing_else() {
     assert_eq!(response.status(), 401);
     stack.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn manage_and_wait_for_connections_hand_out_a_connect_link() {
+    let mut config = test_config();
+    config.oauth.providers.insert(
+        "gmail".into(),
+        switchboard_config::OAuthProviderConfig {
+            client_id: Some("managed-client".into()),
+            client_secret: Some("managed-secret".into()),
+            ..Default::default()
+        },
+    );
+    let stack = Stack::spawn_with(config).await;
+    let project = stack.project().await;
+    let mut session_config = toolkits_config(&["gmail"]);
+    session_config.manage_connections = Some(ManageConnections {
+        enable: Some(true),
+        enable_wait_for_connections: Some(true),
+        ..Default::default()
+    });
+    let session = create_session(
+        &mut stack.sessions(Some(&project.api_key)),
+        "ada",
+        session_config,
+    )
+    .await;
+    let (url, headers) = mcp_of(&session);
+    let p = stack.meta_tool("");
+    let out = sdk(
+        &url,
+        &headers,
+        json!([
+            {"list": true},
+            {"call": format!("{p}MANAGE_CONNECTIONS"), "arguments": {"toolkits": ["gmail", "github"]}},
+            {"call": format!("{p}WAIT_FOR_CONNECTIONS"), "arguments": {"toolkits": ["gmail"], "timeout_seconds": 1}},
+            {"call": format!("{p}SEARCH_TOOLS"), "arguments": {"queries": [{"use_case": "send an email to my boss"}]}}
+        ]),
+    )
+    .await;
+    let steps = out["steps"].as_array().unwrap();
+    assert!(steps[0]["tools"]
+        .as_array()
+        .unwrap()
+        .contains(&json!(format!("{p}WAIT_FOR_CONNECTIONS"))));
+    let manage = &steps[1]["structuredContent"]["data"];
+    let gmail = &manage["results"]["gmail"];
+    assert_eq!(gmail["status"], "INITIATED", "{manage}");
+    assert!(gmail["redirect_url"]
+        .as_str()
+        .unwrap()
+        .starts_with(&format!("http://{}/connect/", stack.http_addr)));
+    assert_eq!(
+        manage["results"]["github"]["status"], "ERROR",
+        "github is not in this session"
+    );
+    assert_eq!(manage["summary"]["initiated"], 1);
+    // The link is real: it leads to Google's authorize endpoint with the managed client.
+    let link = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let hop = link
+        .get(gmail["redirect_url"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(hop.status(), 302);
+    let location = hop.headers()["location"].to_str().unwrap().to_owned();
+    assert!(
+        location.starts_with("https://accounts.google.com/o/oauth2/v2/auth?"),
+        "{location}"
+    );
+    assert!(
+        location.contains("client_id=managed-client") && location.contains("access_type=offline")
+    );
+
+    let wait = &steps[2]["structuredContent"]["data"];
+    assert_eq!(wait["statuses"]["gmail"], "NOT_CONNECTED", "{wait}");
+    assert_eq!(wait["all_connected"], false);
+    let search = &steps[3]["structuredContent"]["data"];
+    assert_eq!(
+        search["results"][0]["primary_tool_slugs"][0], "GMAIL_SEND_EMAIL",
+        "{search}"
+    );
+    let guidance = search["next_steps_guidance"].to_string();
+    assert!(guidance.contains("connect gmail first"), "{guidance}");
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn search_tools_over_grpc_ranks_only_the_sessions_tools() {
+    let (stack, project, mut sessions) = Stack::spawn_sessions().await;
+    let both = create_session(&mut sessions, "ada", toolkits_config(&["github", "slack"])).await;
+    let github_only = create_session(&mut sessions, "ada", toolkits_config(&["github"])).await;
+    let search = |session: &Session, queries: Vec<&str>| SearchToolsRequest {
+        session_id: session.id.clone(),
+        queries: queries.into_iter().map(str::to_owned).collect(),
+        limit: 5,
+    };
+    let results = sessions
+        .search_tools(search(
+            &both,
+            vec![
+                "file a bug in my repo",
+                "tell the team in #deploys the build is green",
+            ],
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .results;
+    let top = |r: &SearchResult| r.hits[0].tool.as_ref().unwrap().slug.clone();
+    assert_eq!(top(&results[0]), "GITHUB_CREATE_ISSUE");
+    assert_eq!(top(&results[1]), "SLACK_SEND_MESSAGE");
+    assert!(
+        !results[1].hits[0].toolkit_connected,
+        "slack is not connected"
+    );
+    assert!(results[0].hits.windows(2).all(|w| w[0].score >= w[1].score));
+    let narrowed = sessions
+        .search_tools(search(
+            &github_only,
+            vec!["tell the team in #deploys the build is green"],
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .results;
+    assert!(narrowed[0]
+        .hits
+        .iter()
+        .all(|h| h.tool.as_ref().unwrap().toolkit == "github"));
+
+    // Bad input, and other projects.
+    for (req, field) in [
+        (search(&both, vec![]), "queries"),
+        (search(&both, vec![" "]), "queries[0]"),
+        (
+            SearchToolsRequest {
+                limit: 50,
+                ..search(&both, vec!["x"])
+            },
+            "limit",
+        ),
+    ] {
+        let status = sessions.search_tools(req).await.unwrap_err();
+        assert_eq!(expect_error(&status, tonic::Code::InvalidArgument).1, field);
+    }
+    let other = stack.project().await;
+    let status = stack
+        .sessions(Some(&other.api_key))
+        .search_tools(search(&both, vec!["file a bug"]))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::NotFound);
+
+    // Function-calling renderings.
+    for (format, check) in [
+        (ToolFormat::Openai, "function"),
+        (ToolFormat::Anthropic, "input_schema"),
+    ] {
+        let listed = sessions
+            .list_session_tools(ListSessionToolsRequest {
+                session_id: github_only.id.clone(),
+                view: ToolView::Direct as i32,
+                format: format as i32,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(listed.formatted.len(), listed.tools.len());
+        for (tool, rendered) in listed.tools.iter().zip(&listed.formatted) {
+            let json = switchboard_proto::struct_to_json(rendered);
+            let name = if format == ToolFormat::Openai {
+                &json["function"]["name"]
+            } else {
+                &json["name"]
+            };
+            assert_eq!(name, &json!(tool.slug));
+            assert!(json.get(check).is_some() || json["function"].get("parameters").is_some());
+        }
+    }
+    let _ = project;
+    stack.stop().await;
+}

@@ -69,6 +69,82 @@ impl SessionService for SessionApi {
         Ok(Response::new(response))
     }
 
+    async fn search_tools(
+        &self,
+        request: Request<switchboard_proto::v1::SearchToolsRequest>,
+    ) -> Result<Response<switchboard_proto::v1::SearchToolsResponse>, Status> {
+        let project = auth::project(&self.state, request.metadata()).await?;
+        let req = request.into_inner();
+        let session = self.load(&project, &req.session_id).await?;
+        if req.queries.is_empty() || req.queries.len() > 7 {
+            return Err(Error::invalid("OUT_OF_RANGE", "queries", "give 1 to 7 queries").into());
+        }
+        let limit = match req.limit {
+            0 => 5,
+            n @ 1..=20 => usize::try_from(n).unwrap_or(5),
+            _ => {
+                return Err(
+                    Error::invalid("OUT_OF_RANGE", "limit", "must be between 1 and 20").into(),
+                )
+            }
+        };
+        for (i, q) in req.queries.iter().enumerate() {
+            if q.trim().is_empty() || q.len() > 1000 {
+                return Err(Error::invalid(
+                    "INVALID_QUERY",
+                    format!("queries[{i}]"),
+                    "must be 1–1000 bytes of text",
+                )
+                .into());
+            }
+        }
+        let config = session.config.unwrap_or_default();
+        let scope = Scope::new(&config, &self.state.catalog);
+        let user_accounts = self
+            .state
+            .store
+            .user_accounts(&project, &session.user_id)
+            .await?;
+        let results = req
+            .queries
+            .iter()
+            .map(|query| {
+                let hits = self
+                    .state
+                    .catalog
+                    .search_index()
+                    .search(query, |t| scope.tool_allowed(t), limit)
+                    .into_iter()
+                    .map(|hit| {
+                        let no_auth = self
+                            .state
+                            .catalog
+                            .toolkit(&hit.tool.toolkit)
+                            .is_some_and(|t| t.is_no_auth());
+                        switchboard_proto::v1::SearchHit {
+                            toolkit_connected: no_auth
+                                || accounts::default_account(
+                                    &config,
+                                    &user_accounts,
+                                    &hit.tool.toolkit,
+                                )
+                                .is_some(),
+                            tool: Some(hit.tool.proto.clone()),
+                            score: hit.score,
+                        }
+                    })
+                    .collect();
+                switchboard_proto::v1::SearchResult {
+                    query: query.clone(),
+                    hits,
+                }
+            })
+            .collect();
+        Ok(Response::new(switchboard_proto::v1::SearchToolsResponse {
+            results,
+        }))
+    }
+
     async fn execute_tool(
         &self,
         request: Request<switchboard_proto::v1::ExecuteToolRequest>,
@@ -302,12 +378,52 @@ impl SessionService for SessionApi {
                 size,
             ),
         };
+        let formatted = match switchboard_proto::v1::ToolFormat::try_from(req.format) {
+            Ok(switchboard_proto::v1::ToolFormat::Unspecified) => Vec::new(),
+            Ok(format) => tools
+                .iter()
+                .map(|t| function_definition(t, format))
+                .collect(),
+            Err(_) => {
+                return Err(Error::invalid(
+                    "INVALID_FORMAT",
+                    "format",
+                    format!("{} is not a tool format", req.format),
+                )
+                .into())
+            }
+        };
         Ok(Response::new(ListSessionToolsResponse {
             tools,
             next_page_token,
             view: view as i32,
+            formatted,
         }))
     }
+}
+
+/// A tool as an LLM API's function definition.
+fn function_definition(
+    tool: &switchboard_proto::v1::Tool,
+    format: switchboard_proto::v1::ToolFormat,
+) -> prost_types::Struct {
+    let schema = tool
+        .input_schema
+        .as_ref()
+        .map(switchboard_proto::struct_to_json)
+        .unwrap_or_else(|| serde_json::json!({"type": "object", "properties": {}}));
+    let value = match format {
+        switchboard_proto::v1::ToolFormat::Anthropic => serde_json::json!({
+            "name": tool.slug,
+            "description": tool.description,
+            "input_schema": schema,
+        }),
+        _ => serde_json::json!({
+            "type": "function",
+            "function": {"name": tool.slug, "description": tool.description, "parameters": schema},
+        }),
+    };
+    switchboard_proto::json_to_struct(&value)
 }
 
 /// What ListSessionToolkits needs to know about connections, loaded once per request: the
