@@ -364,14 +364,37 @@ impl SearchIndex {
 
     /// The query's words, each with the index terms that satisfy it. A stop word counts only
     /// through what it hints at; a word that is neither in the index nor has a synonym there is
-    /// dropped; so is a repeated word.
+    /// dropped; a repeated word counts once, at its strongest.
     fn concepts(&self, query: &str) -> Vec<Concept> {
-        let mut seen: Vec<String> = Vec::new();
-        let mut concepts = Vec::new();
-        let mut add = |key: String, direct: bool, scale: f32, concepts: &mut Vec<Concept>| {
-            if seen.contains(&key) {
+        // (expansion key, whether the key itself may match, weight), one entry per key.
+        let mut words: Vec<(String, bool, f32)> = Vec::new();
+        let mut note = |key: String, direct: bool, scale: f32| match words
+            .iter_mut()
+            .find(|(k, _, _)| *k == key)
+        {
+            Some(seen) => {
+                seen.1 |= direct;
+                seen.2 = seen.2.max(scale);
+            }
+            None => words.push((key, direct, scale)),
+        };
+        for_each_word(query, |word, after_hash| {
+            if word.chars().all(|c| c.is_ascii_digit()) {
+                // `42`, `#512`: an item picked by its number, not the number in a description.
+                note(NUMBER_CONCEPT.to_owned(), false, 1.0);
                 return;
             }
+            if after_hash {
+                // `#deploys` names a channel.
+                note(stem("channel"), true, EXPANSION_WEIGHT);
+            }
+            if word.chars().count() >= 2 {
+                note(stem(word), !STOP_WORDS.contains(&word), 1.0);
+            }
+        });
+
+        let mut concepts = Vec::with_capacity(words.len());
+        for (key, direct, scale) in words {
             let mut concept: Concept = Vec::new();
             if let Some(&id) = self.terms.get(&key).filter(|_| direct) {
                 concept.push((id, scale));
@@ -382,25 +405,10 @@ impl SearchIndex {
                     None => concept.push((id, weight * scale)),
                 }
             }
-            seen.push(key);
             if !concept.is_empty() {
                 concepts.push(concept);
             }
-        };
-        for_each_word(query, |word, after_hash| {
-            if word.chars().all(|c| c.is_ascii_digit()) {
-                // `42`, `#512`: an item picked by its number, not the number in a description.
-                add(NUMBER_CONCEPT.to_owned(), false, 1.0, &mut concepts);
-                return;
-            }
-            if after_hash {
-                // `#deploys` names a channel.
-                add(stem("channel"), true, EXPANSION_WEIGHT, &mut concepts);
-            }
-            if word.chars().count() >= 2 {
-                add(stem(word), !STOP_WORDS.contains(&word), 1.0, &mut concepts);
-            }
-        });
+        }
         concepts
     }
 }
@@ -1122,6 +1130,19 @@ mod tests {
             ]
         );
         assert!(hits.iter().all(|h| h.score == hits[0].score));
+    }
+
+    #[test]
+    fn a_repeated_word_counts_once_at_its_strongest() {
+        let catalog = catalog();
+        let index = catalog.search_index();
+        let score = |q: &str| index.search(q, |_| true, 1)[0].score;
+        assert_eq!(score("send message message"), score("send message"));
+        // The `#general` hint at a channel does not weaken the word "channel" itself.
+        assert_eq!(
+            score("post to #general channel"),
+            score("post to channel general")
+        );
     }
 
     #[test]

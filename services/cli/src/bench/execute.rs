@@ -25,8 +25,13 @@ const REPO: &str = "api";
 /// The provider request body the worker makes from the arguments below.
 const BODY: &str = r#"{"title":"Bench issue","labels":["bench"]}"#;
 
-/// A session whose user has a GitHub account (BEARER_TOKEN); returns the session id.
-pub async fn prepare(channel: Channel, key: ApiKey, sessions: &Client) -> anyhow::Result<String> {
+/// A session whose user has a GitHub account (BEARER_TOKEN); returns the session id and its
+/// MCP endpoint.
+pub async fn prepare(
+    channel: Channel,
+    key: ApiKey,
+    sessions: &Client,
+) -> anyhow::Result<(String, super::mcp::Endpoint)> {
     let mut connections = ConnectionServiceClient::with_interceptor(channel, key);
     let auth_config = connections
         .create_auth_config(CreateAuthConfigRequest {
@@ -72,16 +77,32 @@ pub async fn prepare(channel: Channel, key: ApiKey, sessions: &Client) -> anyhow
         .into_inner()
         .session
         .context("no session")?;
-    Ok(session.id)
+    let mcp = session.mcp.context("no MCP server in the session")?;
+    let authorization = mcp
+        .headers
+        .get("Authorization")
+        .context("no MCP authorization header")?
+        .as_str()
+        .into();
+    Ok((
+        session.id,
+        super::mcp::Endpoint {
+            url: mcp.url.into(),
+            authorization,
+        },
+    ))
+}
+
+/// The arguments of the benchmarked GITHUB_CREATE_ISSUE call.
+pub fn arguments() -> serde_json::Value {
+    serde_json::json!({"owner": OWNER, "repo": REPO, "title": "Bench issue", "labels": ["bench"]})
 }
 
 fn request(session_id: &str) -> ExecuteToolRequest {
     ExecuteToolRequest {
         session_id: session_id.to_owned(),
         tool_slug: "GITHUB_CREATE_ISSUE".into(),
-        arguments_json: format!(
-            r#"{{"owner":"{OWNER}","repo":"{REPO}","title":"Bench issue","labels":["bench"]}}"#
-        ),
+        arguments_json: arguments().to_string(),
         mode: ExecutionMode::Sync as i32,
         timeout_ms: 10_000,
         ..Default::default()

@@ -7,8 +7,10 @@
 
 mod execute;
 mod load;
+mod mcp;
 mod procs;
 mod report;
+mod search;
 mod sessions;
 mod standin;
 
@@ -112,7 +114,8 @@ pub async fn run(mut config: Config, args: BenchArgs) -> anyhow::Result<()> {
         bus.delete_streams().await;
     }
     println!("cleaned up {removed} bench keys and the bench streams");
-    result
+    result?;
+    search::report(&config)
 }
 
 /// What the phases measured.
@@ -123,6 +126,8 @@ struct Figures {
     breakdown: [Breakdown; 2],
     gateway_only: Latency,
     direct: Row,
+    mcp_execute: Row,
+    mcp_search: Row,
 }
 
 async fn measure(
@@ -159,9 +164,12 @@ async fn measure(
         breakdown,
         gateway_only,
         direct,
+        mcp_execute,
+        mcp_search,
     } = figures;
-    report::table(&[&create, &get, &exec, &direct]);
+    report::table(&[&create, &get, &exec, &direct, &mcp_execute, &mcp_search]);
     report::goals(&create, &exec, &direct, args.concurrency);
+    report::mcp_goals(&exec, &mcp_execute, &mcp_search);
     report::breakdown(&breakdown, args.concurrency, &gateway_only, &get);
     let mib = |k: Option<u64>| k.map_or("?".into(), |k| format!("{:.1} MiB", k as f64 / 1024.0));
     println!();
@@ -218,13 +226,17 @@ async fn phases(
     );
 
     let [create, get] = sessions::measure(&clients, args).await?;
-    let session_id = execute::prepare(channels[0].clone(), key, &clients[0]).await?;
+    let (session_id, endpoint) = execute::prepare(channels[0].clone(), key, &clients[0]).await?;
     execute::warm_up(&clients[0], &session_id).await?;
     let (exec, breakdown) = execute::measure_execute(&clients, &session_id, args).await?;
     let gateway_only =
         execute::measure_async(&clients[0], &session_id, args.latency_samples).await?;
     let direct = execute::measure_direct(&standin.url, args).await?;
+    let [mcp_execute, mcp_search] =
+        mcp::measure_all(&endpoint, &config.sessions.meta_tool_prefix, args).await?;
     Ok(Figures {
+        mcp_execute,
+        mcp_search,
         create,
         get,
         exec,

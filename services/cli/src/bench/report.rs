@@ -22,6 +22,24 @@ impl Row {
     }
 }
 
+/// MCP beside gRPC: what the MCP layer adds to the same tool call, and SEARCH_TOOLS latency.
+pub fn mcp_goals(grpc: &Row, mcp: &Row, search: &Row) {
+    let ms = |us: u64| us as f64 / 1000.0;
+    let added = ms(mcp.lat.p50()) - ms(grpc.lat.p50());
+    println!();
+    println!(
+        "MCP MULTI_EXECUTE_TOOL (1 call) vs ExecuteTool over gRPC: p50 {:.2} ms vs {:.2} ms, adds {added:.2} ms (goal ≤ 0.3 ms) — {}",
+        ms(mcp.lat.p50()),
+        ms(grpc.lat.p50()),
+        if added <= 0.3 { "met" } else { "NOT met" }
+    );
+    println!(
+        "MCP SEARCH_TOOLS over HTTP (27 catalog tools): p50 {:.2} ms, p99 {:.2} ms",
+        ms(search.lat.p50()),
+        ms(search.lat.p99())
+    );
+}
+
 pub fn table(rows: &[&Row]) {
     println!();
     println!(
