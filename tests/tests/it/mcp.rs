@@ -106,7 +106,8 @@ async fn an_mcp_client_with_only_the_session_url_and_headers_finds_and_runs_tool
                 {"tool_slug": "SLACK_SEND_MESSAGE", "arguments": {"channel": "C1", "text": "hi"}}
             ]}},
             {"call": format!("{p}MULTI_EXECUTE_TOOL"), "arguments": {"tools": []}},
-            {"call": "GITHUB_CREATE_ISSUE", "arguments": {"owner": "acme", "repo": "api", "title": "x"}}
+            {"call": "GITHUB_CREATE_ISSUE", "arguments": {"owner": "acme", "repo": "api", "title": "x"}},
+            {"call": format!("{p}GET_TOOL_SCHEMAS"), "arguments": {"tool_slugs": [], "session_id": "$workflow"}}
         ]),
     )
     .await;
@@ -187,6 +188,13 @@ async fn an_mcp_client_with_only_the_session_url_and_headers_finds_and_runs_tool
         .contains("1 to 50"));
     // Tools outside tools/list are not callable by name.
     assert!(steps[5]["protocolError"].is_string(), "{}", steps[5]);
+    // The workflow id of the search brings its hits back.
+    let remembered = &steps[6]["structuredContent"]["data"]["tool_schemas"];
+    assert!(
+        remembered["GITHUB_CREATE_ISSUE"].is_object(),
+        "{}",
+        steps[6]
+    );
 
     workers.stop().await;
     github.verify().await;
@@ -480,5 +488,82 @@ async fn search_tools_over_grpc_ranks_only_the_sessions_tools() {
         }
     }
     let _ = project;
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_direct_tools_preset_lists_and_runs_the_sessions_own_tools() {
+    let github = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/repos/acme/api/issues/404"))
+        .respond_with(ResponseTemplate::new(404).set_body_json(json!({"message": "Not Found"})))
+        .mount(&github)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/repos/acme/api/issues/1"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"number": 1, "title": "First"})),
+        )
+        .mount(&github)
+        .await;
+    let mut config = test_config();
+    config
+        .catalog
+        .base_urls
+        .insert("github".into(), github.uri());
+    let stack = Stack::spawn_with(config).await;
+    let workers = Workers::spawn(&stack.config, 1);
+    let project = stack.project().await;
+    let (_, session) = github_account_session(&stack, &project, "GitHub", "ada", "", TOKEN).await;
+    let mut sessions = stack.sessions(Some(&project.api_key));
+    let mut patch = toolkits_config(&["github"]);
+    patch.preload = preload(&["GITHUB_GET_ISSUE", "GITHUB_CREATE_ISSUE"]);
+    let updated = sessions
+        .update_session(UpdateSessionRequest {
+            session_id: session.id.clone(),
+            config: Some(patch),
+            update_mask: Some(prost_types::FieldMask {
+                paths: vec!["preload".into()],
+            }),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .session
+        .unwrap();
+    let (url, headers) = mcp_of(&updated);
+    let out = sdk(
+        &url,
+        &headers,
+        json!([
+            {"list": true},
+            {"call": "GITHUB_GET_ISSUE", "arguments": {"owner": "acme", "repo": "api", "issue_number": 1}},
+            {"call": "GITHUB_GET_ISSUE", "arguments": {"owner": "acme", "repo": "api", "issue_number": 404}},
+            {"call": "GITHUB_GET_ISSUE", "arguments": {"owner": "acme"}}
+        ]),
+    )
+    .await;
+    let steps = out["steps"].as_array().unwrap();
+    assert_eq!(
+        steps[0]["tools"],
+        json!(["GITHUB_GET_ISSUE", "GITHUB_CREATE_ISSUE"])
+    );
+    assert_eq!(steps[1]["isError"], false, "{}", steps[1]);
+    assert!(steps[1]["text"][0].as_str().unwrap().contains("First"));
+    // A provider error and bad arguments are tool errors the model can read.
+    assert_eq!(steps[2]["isError"], true);
+    assert!(
+        steps[2]["text"][0].as_str().unwrap().contains("404"),
+        "{}",
+        steps[2]
+    );
+    assert_eq!(steps[3]["isError"], true);
+    assert!(
+        steps[3]["text"][0].as_str().unwrap().contains("repo"),
+        "{}",
+        steps[3]
+    );
+    workers.stop().await;
     stack.stop().await;
 }

@@ -522,12 +522,19 @@ async fn multi_execute(state: &AppState, caller: &Caller, arguments: &Value) -> 
     let results: Vec<Value> = futures::future::join_all(jobs).await;
     let errors = results.iter().filter(|r| !r["error"].is_null()).count();
     let total = results.len();
-    let (workflow_id, _) = workflow(state, caller, arguments).await;
+    // Only a search starts a workflow; a call of one echoes its id.
+    let continued = match arguments.get("session_id") {
+        Some(Value::String(_)) => {
+            let (id, memory) = workflow(state, caller, arguments).await;
+            memory.get("last_search").map(|_| id)
+        }
+        _ => None,
+    };
     Ok(json!({
         "results": results,
         "success_count": total - errors,
         "error_count": errors,
         "total_count": total,
-        "session_id": workflow_id,
+        "session_id": continued,
     }))
 }
