@@ -4,6 +4,8 @@
 //! - `<prefix>_JOBS`: work-queue retention, file storage, subjects `<subject prefix>.jobs.>`.
 //! - `<prefix>_EVENTS`: limits retention, subjects `<subject prefix>.events.>`.
 
+pub mod events;
+
 use std::time::Duration;
 
 use async_nats::jetstream::{self, stream};
@@ -58,10 +60,15 @@ impl Names {
         account_id: &str,
         source: &str,
     ) -> String {
-        format!(
-            "{}.events.{project}.{}.{account_id}.{source}",
-            self.subject_prefix,
+        // No user (a project's own events): `_`, which no base64url user key can be.
+        let user = if user_id.is_empty() {
+            "_".to_owned()
+        } else {
             user_key(user_id)
+        };
+        format!(
+            "{}.events.{project}.{user}.{account_id}.{source}",
+            self.subject_prefix
         )
     }
     /// Where a connection request's end is announced (core NATS, not stored): WaitForConnection
@@ -248,6 +255,24 @@ impl Bus {
             .map_err(|e| err(e.to_string()))
     }
 
+    /// Publishes an event envelope on its subject (see [`events::Envelope::subject`]) and waits
+    /// for the stream's acknowledgement.
+    pub async fn publish_envelope(&self, event: &events::Envelope) -> Result<u64, PublishError> {
+        let payload = serde_json::to_vec(event).map_err(|e| PublishError::Failed(e.to_string()))?;
+        let mut hdrs = async_nats::HeaderMap::new();
+        hdrs.insert(headers::MSG_ID, event.id.as_str());
+        hdrs.insert(headers::EVENT_TYPE, event.kind.as_str());
+        let ack = self
+            .jetstream
+            .publish_with_headers(event.subject(&self.names), hdrs, payload.into())
+            .await
+            .map_err(|e| PublishError::Failed(e.to_string()))?;
+        let ack = ack
+            .await
+            .map_err(|e| PublishError::Failed(e.to_string()))?;
+        Ok(ack.sequence)
+    }
+
     /// Publishes an event on the event stream and waits for the stream's acknowledgement;
     /// `event_id` is the message id (a repeat within the duplicate window is dropped).
     pub async fn publish_event(
@@ -267,6 +292,95 @@ impl Bus {
             .map_err(|e| PublishError::Failed(e.to_string()))?;
         ack.await.map_err(|e| PublishError::Failed(e.to_string()))?;
         Ok(())
+    }
+
+    /// A pull consumer on the event stream for `filter` (one subject filter: NATS 2.9 has no
+    /// multi-filter consumers). `durable`: kept while nobody pulls and resumed by name;
+    /// otherwise an ephemeral one that the server drops a minute after its last pull. Both
+    /// start with the events published from now on. A durable consumer that exists with
+    /// another filter is an error (`Ok(None)`).
+    pub async fn events_consumer(
+        &self,
+        durable: Option<&str>,
+        filter: String,
+        ack_wait: Duration,
+    ) -> Result<Option<jetstream::consumer::PullConsumer>, BusError> {
+        let stream_name = self.names.events_stream();
+        let err = |e: String| BusError::Stream {
+            stream: stream_name.clone(),
+            message: e,
+        };
+        let stream = self
+            .jetstream
+            .get_stream(&stream_name)
+            .await
+            .map_err(|e| err(e.to_string()))?;
+        let config = jetstream::consumer::pull::Config {
+            durable_name: durable.map(str::to_owned),
+            filter_subject: filter.clone(),
+            deliver_policy: jetstream::consumer::DeliverPolicy::New,
+            ack_policy: jetstream::consumer::AckPolicy::Explicit,
+            ack_wait,
+            max_ack_pending: 10_000,
+            inactive_threshold: if durable.is_some() {
+                Duration::ZERO
+            } else {
+                Duration::from_secs(60)
+            },
+            ..Default::default()
+        };
+        match durable {
+            Some(name) => {
+                let mut consumer: jetstream::consumer::PullConsumer = stream
+                    .get_or_create_consumer(name, config)
+                    .await
+                    .map_err(|e| err(e.to_string()))?;
+                let info = consumer.info().await.map_err(|e| err(e.to_string()))?;
+                if info.config.filter_subject != filter {
+                    return Ok(None);
+                }
+                Ok(Some(consumer))
+            }
+            None => stream
+                .create_consumer(config)
+                .await
+                .map(Some)
+                .map_err(|e| err(e.to_string())),
+        }
+    }
+
+    /// A durable consumer on the event stream over every project (the outgoing webhook
+    /// dispatcher's, shared by all triggers replicas).
+    pub async fn dispatch_consumer(
+        &self,
+        name: &str,
+        ack_wait: Duration,
+        max_deliver: i64,
+    ) -> Result<jetstream::consumer::PullConsumer, BusError> {
+        let stream_name = self.names.events_stream();
+        let err = |e: String| BusError::Stream {
+            stream: stream_name.clone(),
+            message: e,
+        };
+        let stream = self
+            .jetstream
+            .get_stream(&stream_name)
+            .await
+            .map_err(|e| err(e.to_string()))?;
+        stream
+            .get_or_create_consumer(
+                name,
+                jetstream::consumer::pull::Config {
+                    durable_name: Some(name.to_owned()),
+                    deliver_policy: jetstream::consumer::DeliverPolicy::New,
+                    ack_policy: jetstream::consumer::AckPolicy::Explicit,
+                    ack_wait,
+                    max_deliver,
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(|e| err(e.to_string()))
     }
 
     /// Whether the server answers now (a round trip, bounded by `timeout`).

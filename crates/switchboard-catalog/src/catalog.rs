@@ -1,5 +1,6 @@
 //! The loaded catalog and its lookups. Everything a request needs is computed once at load,
 //! including the protobuf form of each tool, so listing tools copies and never converts.
+//! Trigger types live in [`crate::TriggerType`].
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -8,6 +9,7 @@ use switchboard_proto::v1;
 
 use crate::search::SearchIndex;
 use crate::spec::{AuthScheme, OAuth2Spec, ToolSpec, ToolkitSpec};
+use crate::trigger_type::TriggerType;
 
 /// A toolkit of the catalog.
 #[derive(Debug)]
@@ -18,6 +20,8 @@ pub struct Toolkit {
     pub base_url: String,
     /// Its tools, sorted by slug.
     pub tools: Vec<Arc<Tool>>,
+    /// Its trigger types, sorted by slug.
+    pub trigger_types: Vec<Arc<TriggerType>>,
     /// Tags used by its tools, sorted.
     pub tags: Vec<String>,
     pub proto: v1::Toolkit,
@@ -42,7 +46,12 @@ impl Toolkit {
         needle_lower.is_empty() || self.search_text.contains(needle_lower)
     }
 
-    pub(crate) fn new(spec: ToolkitSpec, base_url: String, tools: Vec<Arc<Tool>>) -> Toolkit {
+    pub(crate) fn new(
+        spec: ToolkitSpec,
+        base_url: String,
+        tools: Vec<Arc<Tool>>,
+        trigger_types: Vec<Arc<TriggerType>>,
+    ) -> Toolkit {
         let mut tags: Vec<String> = tools.iter().flat_map(|t| t.spec.tags.clone()).collect();
         tags.sort();
         tags.dedup();
@@ -75,6 +84,7 @@ impl Toolkit {
             spec,
             base_url,
             tools,
+            trigger_types,
             tags,
             proto,
             search_text,
@@ -159,6 +169,7 @@ impl Tool {
 pub struct Catalog {
     toolkits: BTreeMap<String, Arc<Toolkit>>,
     tools: HashMap<String, Arc<Tool>>,
+    trigger_types: BTreeMap<String, Arc<TriggerType>>,
     search: SearchIndex,
 }
 
@@ -168,6 +179,11 @@ impl Catalog {
         for toolkit in toolkits {
             for tool in &toolkit.tools {
                 catalog.tools.insert(tool.slug.clone(), Arc::clone(tool));
+            }
+            for trigger in &toolkit.trigger_types {
+                catalog
+                    .trigger_types
+                    .insert(trigger.slug.clone(), Arc::clone(trigger));
             }
             catalog
                 .toolkits
@@ -188,6 +204,16 @@ impl Catalog {
 
     pub fn tool(&self, slug: &str) -> Option<&Arc<Tool>> {
         self.tools.get(slug)
+    }
+
+    /// A trigger type by slug, e.g. `GITHUB_ISSUE_OPENED`.
+    pub fn trigger_type(&self, slug: &str) -> Option<&Arc<TriggerType>> {
+        self.trigger_types.get(slug)
+    }
+
+    /// Every trigger type of the catalog, sorted by slug.
+    pub fn trigger_types(&self) -> impl Iterator<Item = &Arc<TriggerType>> {
+        self.trigger_types.values()
     }
 
     /// Number of tools in the whole catalog.

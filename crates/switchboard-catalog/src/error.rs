@@ -1,4 +1,4 @@
-//! Errors of loading the catalog: each names the file, the tool and the problem.
+//! Errors of loading the catalog: each names the file, the tool or trigger and the problem.
 
 use std::path::PathBuf;
 
@@ -23,6 +23,15 @@ pub enum CatalogError {
     Tool {
         file: PathBuf,
         tool: String,
+        problem: String,
+    },
+    /// A broken trigger type; `field` is its path in the file, e.g. `triggers[2].poll.tool`.
+    #[error("toolkit file {file}: trigger {trigger}: {field}: {problem}")]
+    Trigger {
+        file: PathBuf,
+        /// The trigger's slug, or `triggers[i]` when the file could not be read that far.
+        trigger: String,
+        field: String,
         problem: String,
     },
     #[error("base URL override for unknown toolkit {toolkit:?}")]

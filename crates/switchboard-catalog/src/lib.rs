@@ -3,17 +3,21 @@
 
 mod catalog;
 mod check_oauth2;
+mod check_trigger;
 mod error;
 mod load;
 pub mod meta;
 pub mod search;
 pub mod spec;
+mod trigger_type;
 
 pub use catalog::{Catalog, Tool, Toolkit};
 pub use check_oauth2::RESERVED_AUTHORIZE_PARAMS;
+pub use check_trigger::{INTERVAL_CONFIG_FIELD, MIN_POLL_INTERVAL_SECS, NATIVE_POLLERS};
 pub use error::CatalogError;
 pub use load::LoadOptions;
 pub use search::{Hit, SearchIndex};
+pub use trigger_type::TriggerType;
 
 /// The hint tags a tool may carry (MCP tool annotations).
 pub const HINT_TAGS: [&str; 4] = [

@@ -1,5 +1,5 @@
 //! Loading `toolkits/*.yaml` and checking every rule a toolkit file must follow. A broken file
-//! stops the service at start with the file, the tool and the problem.
+//! stops the service at start with the file, the tool or trigger and the problem.
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -7,12 +7,43 @@ use std::sync::Arc;
 
 use crate::catalog::{Catalog, Tool, Toolkit};
 use crate::check_oauth2;
+use crate::check_trigger;
 use crate::error::CatalogError;
 use crate::is_hint_tag;
 use crate::spec::{HttpMethod, ToolSpec, ToolkitSpec};
+use crate::trigger_type::TriggerType;
 
 /// Native handlers the worker implements; a tool naming any other is refused at load.
 pub const NATIVE_HANDLERS: [&str; 2] = ["gmail_send_email", "gmail_create_draft"];
+
+/// Slugs already declared in the catalog: tool and trigger slugs share one namespace.
+#[derive(Default)]
+struct SeenSlugs {
+    tools: HashSet<String>,
+    triggers: HashSet<String>,
+}
+
+impl SeenSlugs {
+    /// Records `slug`; the error says what already holds it.
+    fn insert(&mut self, slug: &str, is_trigger: bool) -> Result<(), String> {
+        let holder = if self.tools.contains(slug) {
+            "tool"
+        } else if self.triggers.contains(slug) {
+            "trigger"
+        } else {
+            let set = if is_trigger {
+                &mut self.triggers
+            } else {
+                &mut self.tools
+            };
+            set.insert(slug.to_owned());
+            return Ok(());
+        };
+        Err(format!(
+            "slug is declared twice in the catalog (already by a {holder})"
+        ))
+    }
+}
 
 /// What to load and how.
 #[derive(Debug, Clone, Default)]
@@ -63,12 +94,12 @@ impl Catalog {
         options: &LoadOptions,
     ) -> Result<Catalog, CatalogError> {
         let mut toolkits = Vec::with_capacity(sources.len());
-        let mut seen_tools: HashSet<String> = HashSet::new();
+        let mut seen_slugs = SeenSlugs::default();
         let mut seen_toolkits: HashSet<String> = HashSet::new();
         for (file, text) in sources {
             let spec: ToolkitSpec =
                 serde_yaml_ng::from_str(text).map_err(|e| parse_error(file, text, &e))?;
-            let toolkit = build_toolkit(file, spec, options, &mut seen_tools)?;
+            let toolkit = build_toolkit(file, spec, options, &mut seen_slugs)?;
             if !seen_toolkits.insert(toolkit.slug.clone()) {
                 return Err(CatalogError::Toolkit {
                     file: file.clone(),
@@ -88,9 +119,13 @@ impl Catalog {
     }
 }
 
-/// A YAML error; one inside a tool (`tools[3]: unknown field …`) names that tool by its slug.
+/// A YAML error; one inside a tool (`tools[3]: unknown field …`) names that tool by its slug,
+/// one inside a trigger (`triggers[0].poll: …`) that trigger and the field path.
 fn parse_error(file: &Path, text: &str, err: &serde_yaml_ng::Error) -> CatalogError {
     let message = err.to_string();
+    if let Some(error) = trigger_parse_error(file, text, &message) {
+        return error;
+    }
     let tool = message
         .strip_prefix("tools[")
         .and_then(|rest| rest.split_once(']'))
@@ -120,11 +155,37 @@ fn parse_error(file: &Path, text: &str, err: &serde_yaml_ng::Error) -> CatalogEr
     }
 }
 
+fn trigger_parse_error(file: &Path, text: &str, message: &str) -> Option<CatalogError> {
+    let (field, problem) = message.split_once(": ")?;
+    let index = field
+        .strip_prefix("triggers[")?
+        .split_once(']')?
+        .0
+        .parse::<usize>()
+        .ok()?;
+    let trigger = serde_yaml_ng::from_str::<serde_yaml_ng::Value>(text)
+        .ok()
+        .and_then(|doc| {
+            doc.get("triggers")?
+                .get(index)?
+                .get("slug")?
+                .as_str()
+                .map(str::to_owned)
+        })
+        .unwrap_or_else(|| format!("triggers[{index}]"));
+    Some(CatalogError::Trigger {
+        file: file.to_owned(),
+        trigger,
+        field: field.to_owned(),
+        problem: format!("invalid YAML: {problem}"),
+    })
+}
+
 fn build_toolkit(
     file: &Path,
     mut spec: ToolkitSpec,
     options: &LoadOptions,
-    seen_tools: &mut HashSet<String>,
+    seen_slugs: &mut SeenSlugs,
 ) -> Result<Toolkit, CatalogError> {
     let toolkit_err = |problem: String| CatalogError::Toolkit {
         file: file.to_owned(),
@@ -180,16 +241,60 @@ fn build_toolkit(
                 "slug must be {prefix}{{ACTION}}: uppercase letters, digits and single underscores"
             )));
         }
-        if !seen_tools.insert(slug.clone()) {
-            return Err(tool_err("slug is declared twice in the catalog".into()));
-        }
+        seen_slugs.insert(&slug, false).map_err(tool_err)?;
         let validator = check_tool(&tool_spec).map_err(tool_err)?;
         tools.push(Arc::new(Tool::new(&spec.slug, tool_spec, validator)));
     }
     tools.sort_by(|a, b| a.slug.cmp(&b.slug));
     // Keep the spec's tool list too, for code that reads the file as written.
     spec.tools = tools.iter().map(|t| t.spec.clone()).collect();
-    Ok(Toolkit::new(spec, base_url, tools))
+    let trigger_types = build_trigger_types(file, &mut spec, &prefix, &tools, seen_slugs)?;
+    Ok(Toolkit::new(spec, base_url, tools, trigger_types))
+}
+
+/// Checks and compiles the toolkit's triggers (after its tools, which poll triggers call).
+fn build_trigger_types(
+    file: &Path,
+    spec: &mut ToolkitSpec,
+    prefix: &str,
+    tools: &[Arc<Tool>],
+    seen_slugs: &mut SeenSlugs,
+) -> Result<Vec<Arc<TriggerType>>, CatalogError> {
+    let trigger_specs = std::mem::take(&mut spec.triggers);
+    let mut trigger_types = Vec::with_capacity(trigger_specs.len());
+    for (index, trigger_spec) in trigger_specs.into_iter().enumerate() {
+        let trigger_err = |field: &str, problem: String| CatalogError::Trigger {
+            file: file.to_owned(),
+            trigger: trigger_spec.slug.clone(),
+            field: if field.is_empty() {
+                format!("triggers[{index}]")
+            } else {
+                format!("triggers[{index}].{field}")
+            },
+            problem,
+        };
+        if !is_tool_slug(&trigger_spec.slug, prefix) {
+            return Err(trigger_err(
+                "slug",
+                format!(
+                    "must be {prefix}{{EVENT}}: uppercase letters, digits and single underscores"
+                ),
+            ));
+        }
+        seen_slugs
+            .insert(&trigger_spec.slug, true)
+            .map_err(|problem| trigger_err("slug", problem))?;
+        let validator = check_trigger::check_trigger(&trigger_spec, tools)
+            .map_err(|(field, problem)| trigger_err(&field, problem))?;
+        trigger_types.push(Arc::new(TriggerType::new(
+            &spec.slug,
+            trigger_spec,
+            validator,
+        )));
+    }
+    trigger_types.sort_by(|a, b| a.slug.cmp(&b.slug));
+    spec.triggers = trigger_types.iter().map(|t| t.spec.clone()).collect();
+    Ok(trigger_types)
 }
 
 fn is_toolkit_slug(s: &str) -> bool {

@@ -938,6 +938,7 @@ pub fn synthetic_toolkits(n: usize) -> Vec<ToolkitSpec> {
             headers: Default::default(),
             response: None,
             tools,
+            triggers: Vec::new(),
         });
     }
     toolkits

@@ -29,6 +29,73 @@ pub struct ToolkitSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub response: Option<ResponseSpec>,
     pub tools: Vec<ToolSpec>,
+    /// The trigger types this toolkit offers: events for one connected account.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub triggers: Vec<TriggerSpec>,
+}
+
+/// One trigger type, e.g. `GITHUB_ISSUE_OPENED`: exactly one of `webhook` and `poll`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TriggerSpec {
+    /// `{TOOLKIT}_{EVENT}`.
+    pub slug: String,
+    pub name: String,
+    pub description: String,
+    /// JSON Schema of a trigger instance's config (an object schema), e.g. `{owner, repo}`.
+    pub config_schema: serde_json::Value,
+    /// JSON Schema of an event's `data`: the provider's payload (or item) as delivered.
+    pub payload_schema: serde_json::Value,
+    /// Events the provider pushes to the triggers service.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook: Option<WebhookTriggerSpec>,
+    /// Events the triggers service polls for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub poll: Option<PollTriggerSpec>,
+}
+
+/// Which provider deliveries match a webhook trigger.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookTriggerSpec {
+    /// The provider's event kind: GitHub's `X-GitHub-Event` (`issues`, `issue_comment`,
+    /// `pull_request`, `push`), Slack's Events API `event.type` (`message`).
+    pub event: String,
+    /// The payload's `action` values that match (GitHub: `opened`, `closed`, `created`); empty:
+    /// any.
+    #[serde(default)]
+    pub actions: Vec<String>,
+}
+
+/// How a polling trigger finds new items.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PollTriggerSpec {
+    /// Generic polling: a read-only list tool of the same toolkit, called with the instance's
+    /// config as its arguments (minus `interval_seconds`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool: Option<String>,
+    /// Or a native poller (e.g. `gmail_history`: Gmail's history API with a cursor).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub native: Option<String>,
+    /// Generic polling: dotted path of the item array in the tool's result ("" = the result
+    /// is the array).
+    #[serde(default)]
+    pub items_path: String,
+    /// Generic polling: the item field that identifies an item.
+    #[serde(default = "default_id_field")]
+    pub id_field: String,
+    /// Seconds between polls unless the instance's config sets `interval_seconds`.
+    #[serde(default = "default_interval")]
+    pub interval_secs: u64,
+}
+
+fn default_id_field() -> String {
+    "id".to_owned()
+}
+
+fn default_interval() -> u64 {
+    60
 }
 
 /// A provider that answers 2xx with a failure flag in the body, e.g. Slack's

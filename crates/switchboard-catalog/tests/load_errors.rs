@@ -955,3 +955,496 @@ fn the_real_toolkits_carry_their_providers_oauth2_flows() {
     assert!(!notion.pkce);
     assert_eq!(notion.identity.as_ref().unwrap().path, "/v1/users/me");
 }
+
+// ---------------------------------------------------------------------------------------------
+// triggers
+
+/// A read-only list tool that a generic poll trigger can call: `project` is required.
+const GOOD_LIST: &str = "  - slug: DEMO_LIST_THINGS
+    name: List things
+    description: Lists the things of a project.
+    tags: [things, readOnlyHint]
+    input_schema:
+      type: object
+      properties:
+        project: {type: string}
+        kind: {type: string}
+      required: [project]
+    output_schema:
+      type: object
+      properties:
+        data:
+          type: object
+          properties:
+            things:
+              type: array
+              items:
+                type: object
+                properties:
+                  id: {type: string}
+                  title: {type: string}
+    http:
+      method: GET
+      path: /things
+      query: [project, kind]
+";
+
+/// A valid webhook trigger; the cases below each break one thing in a copy of it.
+const GOOD_WEBHOOK: &str = "  - slug: DEMO_THING_CHANGED
+    name: Thing changed
+    description: Fires when a thing changes.
+    config_schema:
+      type: object
+      properties:
+        project: {type: string}
+      required: [project]
+      additionalProperties: false
+    payload_schema:
+      type: object
+      properties:
+        action: {type: string}
+    webhook:
+      event: thing
+      actions: [changed, renamed]
+";
+
+/// A valid generic poll trigger calling `DEMO_LIST_THINGS`.
+const GOOD_POLL: &str = "  - slug: DEMO_THING_CREATED
+    name: Thing created
+    description: Fires for each new thing of a project.
+    config_schema:
+      type: object
+      properties:
+        project: {type: string}
+        kind: {type: string}
+        interval_seconds: {type: integer, minimum: 30}
+      required: [project]
+      additionalProperties: false
+    payload_schema:
+      type: object
+      properties:
+        id: {type: string}
+    poll:
+      tool: DEMO_LIST_THINGS
+      items_path: data.things
+      id_field: id
+      interval_secs: 120
+";
+
+/// A valid native poll trigger.
+const GOOD_NATIVE_POLL: &str = "  - slug: DEMO_MAIL_ARRIVED
+    name: Mail arrived
+    description: Fires for each new message.
+    config_schema: {type: object}
+    payload_schema: {type: object}
+    poll:
+      native: gmail_history
+";
+
+fn demo_triggers(triggers: &str) -> String {
+    format!(
+        "{}triggers:\n{triggers}",
+        demo(&format!("{GOOD_TOOL}{GOOD_POST}{GOOD_LIST}"))
+    )
+}
+
+/// Loads `demo.yaml` with `triggers` and expects a trigger error naming `trigger`, the field path
+/// `field` and every one of `problem`'s fragments; returns the message.
+#[track_caller]
+fn expect_trigger_error(triggers: &str, trigger: &str, field: &str, problem: &[&str]) -> String {
+    let err =
+        load(&[("demo.yaml", demo_triggers(triggers))]).expect_err("the file must be refused");
+    let message = err.to_string();
+    match &err {
+        CatalogError::Trigger {
+            file,
+            trigger: named,
+            field: path,
+            problem: text,
+        } => {
+            assert_eq!(file, Path::new("toolkits/demo.yaml"), "{message}");
+            assert_eq!(named, trigger, "{message}");
+            assert_eq!(path, field, "{message}");
+            for fragment in problem {
+                assert!(
+                    text.contains(fragment),
+                    "problem {text:?} lacks {fragment:?}"
+                );
+            }
+        }
+        other => panic!("expected a trigger error, got {other:?}"),
+    }
+    for part in ["demo.yaml", trigger, field] {
+        assert!(message.contains(part), "{message} lacks {part:?}");
+    }
+    message
+}
+
+#[test]
+fn the_good_triggers_load() {
+    let text = demo_triggers(&format!("{GOOD_WEBHOOK}{GOOD_POLL}{GOOD_NATIVE_POLL}"));
+    let catalog = load(&[("demo.yaml", text)]).unwrap();
+    let toolkit = catalog.toolkit("demo").unwrap();
+    let slugs: Vec<&str> = toolkit
+        .trigger_types
+        .iter()
+        .map(|t| t.slug.as_str())
+        .collect();
+    assert_eq!(
+        slugs,
+        [
+            "DEMO_MAIL_ARRIVED",
+            "DEMO_THING_CHANGED",
+            "DEMO_THING_CREATED"
+        ],
+        "sorted by slug"
+    );
+    let listed: Vec<&str> = catalog.trigger_types().map(|t| t.slug.as_str()).collect();
+    assert_eq!(listed, slugs);
+    let changed = catalog.trigger_type("DEMO_THING_CHANGED").unwrap();
+    assert_eq!(changed.toolkit, "demo");
+    assert_eq!(changed.kind(), "webhook");
+    assert_eq!(
+        changed.spec.webhook.as_ref().unwrap().actions,
+        ["changed", "renamed"]
+    );
+    let created = catalog.trigger_type("DEMO_THING_CREATED").unwrap();
+    assert_eq!(created.kind(), "poll");
+    assert_eq!(created.to_json()["kind"], "poll");
+    assert_eq!(created.spec.poll.as_ref().unwrap().interval_secs, 120);
+    // Defaults: id field `id`, a minute between polls.
+    let native = catalog.trigger_type("DEMO_MAIL_ARRIVED").unwrap();
+    let poll = native.spec.poll.as_ref().unwrap();
+    assert_eq!((poll.id_field.as_str(), poll.interval_secs), ("id", 60));
+    // The compiled config validator.
+    assert!(created
+        .config_validator
+        .is_valid(&serde_json::json!({"project": "p"})));
+    assert!(!created.config_validator.is_valid(&serde_json::json!({})));
+    assert!(catalog.trigger_type("DEMO_GET_THING").is_none());
+    // A toolkit without triggers has none.
+    let plain = load(&[("demo.yaml", demo(GOOD_TOOL))]).unwrap();
+    assert!(plain.toolkit("demo").unwrap().trigger_types.is_empty());
+    assert_eq!(plain.trigger_types().count(), 0);
+}
+
+#[test]
+fn bad_trigger_slugs() {
+    for slug in [
+        "demo_thing_changed",
+        "OTHER_THING_CHANGED",
+        "DEMO__THING",
+        "DEMO_THING_",
+        "DEMO_",
+        "DEMO",
+        "DEMO_THING-CHANGED",
+    ] {
+        let trigger = GOOD_WEBHOOK.replace("DEMO_THING_CHANGED", slug);
+        expect_trigger_error(
+            &trigger,
+            slug,
+            "triggers[0].slug",
+            &["must be DEMO_{EVENT}"],
+        );
+    }
+}
+
+#[test]
+fn trigger_slugs_are_unique_among_triggers_and_tools() {
+    let twice = format!("{GOOD_POLL}{GOOD_WEBHOOK}{GOOD_WEBHOOK}");
+    expect_trigger_error(
+        &twice,
+        "DEMO_THING_CHANGED",
+        "triggers[2].slug",
+        &["declared twice", "already by a trigger"],
+    );
+    let like_a_tool = GOOD_WEBHOOK.replace("DEMO_THING_CHANGED", "DEMO_GET_THING");
+    expect_trigger_error(
+        &like_a_tool,
+        "DEMO_GET_THING",
+        "triggers[0].slug",
+        &["declared twice", "already by a tool"],
+    );
+    // A tool of a later file cannot take a trigger's slug either.
+    let trigger = GOOD_NATIVE_POLL.replace("DEMO_MAIL_ARRIVED", "DEMO_X_MAIL");
+    let tool = GOOD_TOOL.replace("DEMO_GET_THING", "DEMO_X_MAIL");
+    let first = format!("{}triggers:\n{trigger}", demo(GOOD_TOOL));
+    let second = format!("{}{tool}", HEADER.replace("slug: demo", "slug: demo_x"));
+    let err = load(&[("demo.yaml", first), ("demo_x.yaml", second)]).unwrap_err();
+    assert!(
+        matches!(&err, CatalogError::Tool { file, tool, problem }
+            if file == Path::new("toolkits/demo_x.yaml") && tool == "DEMO_X_MAIL"
+                && problem.contains("already by a trigger")),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn exactly_one_of_webhook_and_poll() {
+    let both = format!("{GOOD_WEBHOOK}    poll:\n      native: gmail_history\n");
+    expect_trigger_error(
+        &both,
+        "DEMO_THING_CHANGED",
+        "triggers[0]",
+        &["both webhook and poll"],
+    );
+    let neither = GOOD_WEBHOOK.replace(
+        "    webhook:\n      event: thing\n      actions: [changed, renamed]\n",
+        "",
+    );
+    expect_trigger_error(
+        &neither,
+        "DEMO_THING_CHANGED",
+        "triggers[0]",
+        &["neither webhook nor poll"],
+    );
+}
+
+#[test]
+fn trigger_names_and_schemas() {
+    let nameless = GOOD_WEBHOOK.replace("name: Thing changed", "name: \" \"");
+    expect_trigger_error(
+        &nameless,
+        "DEMO_THING_CHANGED",
+        "triggers[0].name",
+        &["empty"],
+    );
+    let undescribed = GOOD_WEBHOOK.replace(
+        "description: Fires when a thing changes.",
+        "description: \"\"",
+    );
+    expect_trigger_error(
+        &undescribed,
+        "DEMO_THING_CHANGED",
+        "triggers[0].description",
+        &["empty"],
+    );
+
+    // config_schema: an object schema, valid, its `required` naming its properties.
+    let not_object = GOOD_WEBHOOK.replacen("      type: object\n", "      type: array\n", 1);
+    expect_trigger_error(
+        &not_object,
+        "DEMO_THING_CHANGED",
+        "triggers[0].config_schema",
+        &["\"object\""],
+    );
+    let invalid = GOOD_WEBHOOK.replace("project: {type: string}", "project: {type: 12}");
+    expect_trigger_error(
+        &invalid,
+        "DEMO_THING_CHANGED",
+        "triggers[0].config_schema",
+        &["not a valid JSON Schema"],
+    );
+    let unknown_required = GOOD_WEBHOOK.replace("required: [project]", "required: [project, repo]");
+    expect_trigger_error(
+        &unknown_required,
+        "DEMO_THING_CHANGED",
+        "triggers[0].config_schema.required",
+        &["\"repo\"", "not in config_schema.properties"],
+    );
+
+    // payload_schema: valid (any type).
+    let invalid = GOOD_WEBHOOK.replace("action: {type: string}", "action: {type: strng}");
+    expect_trigger_error(
+        &invalid,
+        "DEMO_THING_CHANGED",
+        "triggers[0].payload_schema",
+        &["not a valid JSON Schema"],
+    );
+    let array_payload = GOOD_WEBHOOK.replace(
+        "    payload_schema:\n      type: object\n",
+        "    payload_schema:\n      type: array\n",
+    );
+    load(&[("demo.yaml", demo_triggers(&array_payload))]).unwrap();
+}
+
+#[test]
+fn webhook_event_and_actions() {
+    let empty = GOOD_WEBHOOK.replace("event: thing", "event: \"\"");
+    expect_trigger_error(
+        &empty,
+        "DEMO_THING_CHANGED",
+        "triggers[0].webhook.event",
+        &["must not be empty"],
+    );
+    let twice = GOOD_WEBHOOK.replace("[changed, renamed]", "[changed, changed]");
+    expect_trigger_error(
+        &twice,
+        "DEMO_THING_CHANGED",
+        "triggers[0].webhook.actions[1]",
+        &["twice"],
+    );
+    let blank = GOOD_WEBHOOK.replace("[changed, renamed]", "[changed, \"\"]");
+    expect_trigger_error(
+        &blank,
+        "DEMO_THING_CHANGED",
+        "triggers[0].webhook.actions[1]",
+        &["empty"],
+    );
+    // No actions: every delivery of the event.
+    let any = GOOD_WEBHOOK.replace("      actions: [changed, renamed]\n", "");
+    load(&[("demo.yaml", demo_triggers(&any))]).unwrap();
+}
+
+#[test]
+fn poll_tool_or_native() {
+    let both = GOOD_POLL.replace(
+        "      tool: DEMO_LIST_THINGS\n",
+        "      tool: DEMO_LIST_THINGS\n      native: gmail_history\n",
+    );
+    expect_trigger_error(
+        &both,
+        "DEMO_THING_CREATED",
+        "triggers[0].poll",
+        &["both tool and native"],
+    );
+    let neither = GOOD_POLL.replace("      tool: DEMO_LIST_THINGS\n", "");
+    expect_trigger_error(
+        &neither,
+        "DEMO_THING_CREATED",
+        "triggers[0].poll",
+        &["neither tool nor native"],
+    );
+
+    let unknown = GOOD_NATIVE_POLL.replace("native: gmail_history", "native: imap_idle");
+    expect_trigger_error(
+        &unknown,
+        "DEMO_MAIL_ARRIVED",
+        "triggers[0].poll.native",
+        &["\"imap_idle\" does not exist", "gmail_history"],
+    );
+    assert_eq!(switchboard_catalog::NATIVE_POLLERS, ["gmail_history"]);
+
+    // The tool: of this toolkit, and read-only.
+    let missing = GOOD_POLL.replace("tool: DEMO_LIST_THINGS", "tool: DEMO_LIST_THINGZ");
+    expect_trigger_error(
+        &missing,
+        "DEMO_THING_CREATED",
+        "triggers[0].poll.tool",
+        &["not a tool of this toolkit"],
+    );
+    let other_toolkit = GOOD_POLL.replace(
+        "tool: DEMO_LIST_THINGS",
+        "tool: GITHUB_LIST_REPOSITORY_ISSUES",
+    );
+    expect_trigger_error(
+        &other_toolkit,
+        "DEMO_THING_CREATED",
+        "triggers[0].poll.tool",
+        &["not a tool of this toolkit"],
+    );
+    let writes = GOOD_POLL.replace("tool: DEMO_LIST_THINGS", "tool: DEMO_CREATE_THING");
+    expect_trigger_error(
+        &writes,
+        "DEMO_THING_CREATED",
+        "triggers[0].poll.tool",
+        &["readOnlyHint"],
+    );
+}
+
+#[test]
+fn poll_intervals_have_a_floor() {
+    let fast = GOOD_POLL.replace("interval_secs: 120", "interval_secs: 9");
+    expect_trigger_error(
+        &fast,
+        "DEMO_THING_CREATED",
+        "triggers[0].poll.interval_secs",
+        &["is 9", "at least 10"],
+    );
+    let ten = GOOD_POLL.replace("interval_secs: 120", "interval_secs: 10");
+    load(&[("demo.yaml", demo_triggers(&ten))]).unwrap();
+
+    // An instance's `interval_seconds` may not go below it either.
+    let field = "triggers[0].config_schema.properties.interval_seconds";
+    for bad in [
+        "{type: integer, minimum: 1}",
+        "{type: integer}",
+        "{type: number, minimum: 30}",
+    ] {
+        let trigger = GOOD_POLL.replace("{type: integer, minimum: 30}", bad);
+        expect_trigger_error(&trigger, "DEMO_THING_CREATED", field, &["at least 10"]);
+    }
+    let native = GOOD_NATIVE_POLL.replace(
+        "config_schema: {type: object}",
+        "config_schema: {type: object, properties: {interval_seconds: {type: integer, minimum: 5}}}",
+    );
+    expect_trigger_error(&native, "DEMO_MAIL_ARRIVED", field, &["at least 10"]);
+}
+
+#[test]
+fn generic_poll_config_is_the_tools_arguments() {
+    let extra = GOOD_POLL.replace(
+        "        kind: {type: string}\n",
+        "        colour: {type: string}\n",
+    );
+    expect_trigger_error(
+        &extra,
+        "DEMO_THING_CREATED",
+        "triggers[0].config_schema.properties.colour",
+        &["not an argument of DEMO_LIST_THINGS"],
+    );
+    let optional = GOOD_POLL.replace("      required: [project]\n", "");
+    expect_trigger_error(
+        &optional,
+        "DEMO_THING_CREATED",
+        "triggers[0].config_schema.required",
+        &["\"project\"", "required argument of DEMO_LIST_THINGS"],
+    );
+}
+
+#[test]
+fn generic_poll_items_path_and_id_field() {
+    let wrong = GOOD_POLL.replace("items_path: data.things", "items_path: data.thingz");
+    expect_trigger_error(
+        &wrong,
+        "DEMO_THING_CREATED",
+        "triggers[0].poll.items_path",
+        &["no property \"thingz\""],
+    );
+    let not_array = GOOD_POLL.replace("items_path: data.things", "items_path: data");
+    expect_trigger_error(
+        &not_array,
+        "DEMO_THING_CREATED",
+        "triggers[0].poll.items_path",
+        &["does not name an array"],
+    );
+    let root = GOOD_POLL.replace("items_path: data.things", "items_path: \"\"");
+    expect_trigger_error(
+        &root,
+        "DEMO_THING_CREATED",
+        "triggers[0].poll.items_path",
+        &["does not name an array"],
+    );
+    let id = GOOD_POLL.replace("id_field: id", "id_field: uuid");
+    expect_trigger_error(
+        &id,
+        "DEMO_THING_CREATED",
+        "triggers[0].poll.id_field",
+        &["\"uuid\" is not a property"],
+    );
+}
+
+#[test]
+fn trigger_typos_name_the_trigger_and_field() {
+    let typo = GOOD_POLL.replace("interval_secs: 120", "interval_sec: 120");
+    let err = load(&[("demo.yaml", demo_triggers(&format!("{GOOD_WEBHOOK}{typo}")))]).unwrap_err();
+    let message = err.to_string();
+    assert!(
+        matches!(&err, CatalogError::Trigger { trigger, field, .. }
+            if trigger == "DEMO_THING_CREATED" && field == "triggers[1].poll"),
+        "{err:?}"
+    );
+    assert!(
+        message.contains("demo.yaml") && message.contains("interval_sec"),
+        "{message}"
+    );
+
+    // Without a slug the trigger is named by its position.
+    let nameless = GOOD_WEBHOOK.replace("  - slug: DEMO_THING_CHANGED\n    name:", "  - name:");
+    let err = load(&[("demo.yaml", demo_triggers(&nameless))]).unwrap_err();
+    assert!(
+        matches!(&err, CatalogError::Trigger { trigger, .. } if trigger == "triggers[0]"),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("slug"), "{err}");
+}

@@ -33,6 +33,7 @@ pub struct Config {
     pub executions: ExecutionsConfig,
     pub worker: WorkerConfig,
     pub oauth: OAuthConfig,
+    pub triggers: TriggersConfig,
     /// Seconds a service may take to finish in-flight work after SIGTERM.
     pub shutdown_grace_secs: u64,
 }
@@ -51,6 +52,7 @@ impl Default for Config {
             executions: ExecutionsConfig::default(),
             worker: WorkerConfig::default(),
             oauth: OAuthConfig::default(),
+            triggers: TriggersConfig::default(),
             shutdown_grace_secs: 30,
         }
     }
@@ -295,6 +297,52 @@ impl Default for OAuthConfig {
     }
 }
 
+/// The triggers service: webhook intake, polling, outgoing webhooks.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct TriggersConfig {
+    /// Where the triggers service takes provider webhooks.
+    pub http_addr: String,
+    /// The URL providers post to (GitHub hooks are registered with it); default
+    /// `http://<http_addr>`.
+    pub public_url: Option<String>,
+    /// The Slack app's signing secret (Events API requests are verified with it).
+    pub slack_signing_secret: Option<String>,
+    /// Seconds a polling lease lasts: another listener takes a trigger over within this.
+    pub poll_lease_secs: u64,
+    /// Consecutive failed deliveries before an outgoing webhook subscription is disabled.
+    pub webhook_max_failures: u32,
+    /// Timeout of one outgoing webhook delivery, in milliseconds.
+    pub webhook_timeout_ms: u64,
+    /// Accept `http://` webhook targets on loopback (tests and local development only).
+    pub allow_loopback_webhooks: bool,
+}
+
+impl Default for TriggersConfig {
+    fn default() -> Self {
+        TriggersConfig {
+            http_addr: "127.0.0.1:8090".into(),
+            public_url: None,
+            slack_signing_secret: None,
+            poll_lease_secs: 15,
+            webhook_max_failures: 5,
+            webhook_timeout_ms: 5_000,
+            allow_loopback_webhooks: false,
+        }
+    }
+}
+
+impl TriggersConfig {
+    /// The base URL providers post to.
+    pub fn public_base(&self) -> String {
+        self.public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", self.http_addr))
+            .trim_end_matches('/')
+            .to_owned()
+    }
+}
+
 /// One toolkit's OAuth settings on this server.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 #[serde(default, deny_unknown_fields)]
@@ -489,6 +537,15 @@ impl Config {
                 "ack_wait_secs and max_deliver must be at least 1",
             ));
         }
+        if self.triggers.http_addr.parse::<std::net::SocketAddr>().is_err() {
+            return Err(invalid("triggers.http_addr", "must be an ip:port socket address"));
+        }
+        if self.triggers.poll_lease_secs < 2 || self.triggers.webhook_max_failures == 0 {
+            return Err(invalid(
+                "triggers.poll_lease_secs",
+                "poll_lease_secs must be at least 2 and webhook_max_failures at least 1",
+            ));
+        }
         if self.oauth.link_ttl_secs == 0 || self.oauth.timeout_ms == 0 {
             return Err(invalid(
                 "oauth.link_ttl_secs",
@@ -537,6 +594,9 @@ impl Config {
         let mut shown = self.clone();
         if shown.gateway.admin_token.is_some() {
             shown.gateway.admin_token = Some("<redacted>".into());
+        }
+        if shown.triggers.slack_signing_secret.is_some() {
+            shown.triggers.slack_signing_secret = Some("<redacted>".into());
         }
         for provider in shown.oauth.providers.values_mut() {
             if provider.client_secret.is_some() {

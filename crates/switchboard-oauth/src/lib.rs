@@ -28,8 +28,6 @@ pub use flow::TokenError;
 
 /// The account status after the provider refused a refresh.
 pub const EXPIRED: &str = "EXPIRED";
-/// The event type published when an account expires.
-pub const ACCOUNT_EXPIRED_EVENT: &str = "connected_account.expired";
 
 /// Why fresh tokens could not be had.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -365,36 +363,80 @@ impl OAuth {
         }
         tracing::info!(project_id = project, account_id = %account.id, "account expired: the provider refused its refresh token");
         self.publish_expired(project, account, reason).await;
+        let why = format!("its connected account {} expired", account.id);
+        match store.disable_account_triggers(project, &account.id, &why).await {
+            Ok(stopped) => {
+                for trigger in stopped {
+                    let event = switchboard_bus::events::trigger_disabled(project, &trigger, &account.auth_config_id, &why);
+                    if let Err(e) = self.inner.bus.publish_envelope(&event).await {
+                        tracing::warn!(trigger_id = %trigger.id, error = %e, "could not publish trigger.disabled");
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(account_id = %account.id, error = %e, "could not stop the triggers of an expired account"),
+        }
     }
 
     async fn publish_expired(&self, project: &str, account: &ConnectedAccount, reason: &str) {
-        let event_id = switchboard_core::ids::new_id("ev");
-        let payload = serde_json::json!({
-            "id": event_id,
-            "type": ACCOUNT_EXPIRED_EVENT,
-            "timestamp": now_ms(),
-            "metadata": {
-                "project_id": project,
-                "connected_account_id": account.id,
-                "auth_config_id": account.auth_config_id,
-                "toolkit": account.toolkit,
-                "user_id": account.user_id,
+        use switchboard_bus::events::{Envelope, Metadata, ACCOUNT_EXPIRED};
+        let event = Envelope {
+            id: switchboard_core::ids::new_id("ev"),
+            timestamp: timestamp_ms(now_ms()).to_string(),
+            kind: ACCOUNT_EXPIRED.to_owned(),
+            metadata: Metadata {
+                project_id: project.to_owned(),
+                connected_account_id: account.id.clone(),
+                auth_config_id: account.auth_config_id.clone(),
+                user_id: account.user_id.clone(),
+                toolkit: account.toolkit.clone(),
+                ..Default::default()
             },
-            "data": {"status": EXPIRED, "status_reason": reason},
-        });
-        let subject =
-            self.inner
-                .bus
-                .names
-                .event_subject(project, &account.user_id, &account.id, "account");
-        let body = payload.to_string().into_bytes();
-        if let Err(e) = self
-            .inner
-            .bus
-            .publish_event(subject, &event_id, ACCOUNT_EXPIRED_EVENT, body)
-            .await
-        {
+            data: serde_json::json!({"status": EXPIRED, "status_reason": reason}),
+        };
+        if let Err(e) = self.inner.bus.publish_envelope(&event).await {
             tracing::warn!(account_id = %account.id, error = %e, "could not publish connected_account.expired");
+        }
+    }
+}
+
+impl OAuth {
+    /// The credential of an ACTIVE account, ready to use (OAuth tokens refreshed when due),
+    /// for platform-side calls (hook registration, polling). The error is a sentence without
+    /// any secret.
+    pub async fn credential_for(
+        &self,
+        project: &str,
+        account_id: &str,
+    ) -> Result<Credential, String> {
+        let stored = self
+            .inner
+            .store
+            .get_account(project, account_id)
+            .await
+            .map_err(|e| format!("connected account {account_id}: {e}"))?;
+        if stored.account.status != switchboard_core::accounts::ACTIVE {
+            return Err(format!(
+                "connected account {account_id} is {}",
+                stored.account.status
+            ));
+        }
+        if stored.sealed.is_empty() {
+            return Ok(Credential::None);
+        }
+        let plain = self
+            .inner
+            .sealer
+            .open(&stored.sealed, account_id)
+            .map_err(|e| format!("the credential of account {account_id} cannot be opened: {e}"))?;
+        let credential = Credential::from_bytes(&plain)
+            .map_err(|_| format!("the credential of account {account_id} is unreadable"))?;
+        match &credential {
+            Credential::OAuth2(held) => match self.fresh_tokens(project, account_id, held, false).await {
+                Ok(tokens) => Ok(Credential::OAuth2(tokens)),
+                Err(RefreshError::NoRefreshToken) => Ok(credential),
+                Err(e) => Err(format!("connected account {account_id}: {e}")),
+            },
+            _ => Ok(credential),
         }
     }
 }

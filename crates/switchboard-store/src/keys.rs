@@ -158,4 +158,78 @@ impl Keys {
     pub(crate) fn workflow(&self, project: &str, id: &str) -> String {
         format!("{}:{{{project}}}:wf:{id}", self.prefix)
     }
+
+    /// Hash of a trigger: `d` (encoded `Trigger`), `k` (upsert digest), `r` (route id).
+    pub(crate) fn trigger(&self, project: &str, id: &str) -> String {
+        format!("{}:{{{project}}}:ti:{id}", self.prefix)
+    }
+
+    /// Upsert key of a trigger (account, type, config) → trigger id.
+    pub(crate) fn trigger_key(&self, project: &str, digest: &str) -> String {
+        format!("{}:{{{project}}}:tikey:{digest}", self.prefix)
+    }
+
+    /// Sorted set of the project's trigger ids.
+    pub(crate) fn triggers(&self, project: &str) -> String {
+        format!("{}:{{{project}}}:tis", self.prefix)
+    }
+
+    /// Sorted set of one user's trigger ids.
+    pub(crate) fn user_triggers(&self, project: &str, user_id: &str) -> String {
+        format!(
+            "{}:{{{project}}}:u:{}:tis",
+            self.prefix,
+            URL_SAFE_NO_PAD.encode(user_id)
+        )
+    }
+
+    /// Set of one account's trigger ids.
+    pub(crate) fn account_triggers(&self, project: &str, account_id: &str) -> String {
+        format!("{}:{{{project}}}:ca:{account_id}:tis", self.prefix)
+    }
+
+    /// Hash of a provider webhook route: `d` (JSON `Route`), `s` (sealed secret).
+    pub(crate) fn route(&self, project: &str, id: &str) -> String {
+        format!("{}:{{{project}}}:rt:{id}", self.prefix)
+    }
+
+    /// A route's identity (account + target) → route id.
+    pub(crate) fn route_key(&self, project: &str, digest: &str) -> String {
+        format!("{}:{{{project}}}:rtkey:{digest}", self.prefix)
+    }
+
+    /// Set of the trigger ids a route feeds.
+    pub(crate) fn route_triggers(&self, project: &str, id: &str) -> String {
+        format!("{}:{{{project}}}:rt:{id}:tis", self.prefix)
+    }
+
+    /// The global polling schedule (members `<project>/<trigger id>`, score: due unix ms).
+    pub(crate) fn polls(&self) -> String {
+        format!("{}:polls", self.prefix)
+    }
+
+    /// The lease of the listener polling a trigger.
+    pub(crate) fn poll_lease(&self, project: &str, trigger_id: &str) -> String {
+        format!("{}:{{{project}}}:ti:{trigger_id}:lease", self.prefix)
+    }
+
+    /// A polling trigger's cursor.
+    pub(crate) fn poll_cursor(&self, project: &str, trigger_id: &str) -> String {
+        format!("{}:{{{project}}}:ti:{trigger_id}:cursor", self.prefix)
+    }
+
+    /// A delivery seen (de-duplication), e.g. `github:<delivery id>`.
+    pub(crate) fn seen(&self, project: &str, key: &str) -> String {
+        format!("{}:{{{project}}}:seen:{key}", self.prefix)
+    }
+
+    /// Hash of a webhook subscription: `d` (encoded), `s` (sealed secret).
+    pub(crate) fn webhook_subscription(&self, project: &str, id: &str) -> String {
+        format!("{}:{{{project}}}:whs:{id}", self.prefix)
+    }
+
+    /// Sorted set of the project's webhook subscription ids.
+    pub(crate) fn webhook_subscriptions(&self, project: &str) -> String {
+        format!("{}:{{{project}}}:whss", self.prefix)
+    }
 }

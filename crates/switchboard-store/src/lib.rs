@@ -9,6 +9,7 @@ mod keys;
 mod links;
 mod projects;
 mod sessions;
+mod triggers;
 mod workflows;
 
 use std::time::Duration;
@@ -21,6 +22,7 @@ pub use executions::{is_terminal, Claim, Created, JobRecord, NewExecution};
 pub use links::{Finish, LinkRecord};
 pub use projects::{ApiKeySecret, Authenticated};
 pub use sessions::SessionPage;
+pub use triggers::{Route, StoredTrigger, TriggerFilter};
 
 /// A handle on the store; cheap to clone, shared by every request.
 #[derive(Clone)]

@@ -12,6 +12,8 @@ mod links;
 mod mcp;
 mod results;
 mod state;
+mod subscribe;
+mod triggers;
 mod view;
 
 use std::net::SocketAddr;
@@ -23,6 +25,7 @@ use switchboard_catalog::{Catalog, LoadOptions};
 use switchboard_config::Config;
 use switchboard_proto::v1::{
     admin_service_server::AdminServiceServer, catalog_service_server::CatalogServiceServer,
+    trigger_service_server::TriggerServiceServer,
     connection_service_server::ConnectionServiceServer,
     session_service_server::SessionServiceServer,
 };
@@ -161,6 +164,9 @@ async fn serve(
     health_reporter
         .set_serving::<AdminServiceServer<grpc::admin::AdminApi>>()
         .await;
+    health_reporter
+        .set_serving::<TriggerServiceServer<triggers::TriggerApi>>()
+        .await;
     // Both reflection versions: v1, and v1alpha for clients that only speak the older one.
     let reflection = || {
         tonic_reflection::server::Builder::configure()
@@ -194,6 +200,9 @@ async fn serve(
             grpc::connection::ConnectionApi::new(state.clone()),
         ))
         .add_service(AdminServiceServer::new(grpc::admin::AdminApi::new(
+            state.clone(),
+        )))
+        .add_service(TriggerServiceServer::new(triggers::TriggerApi::new(
             state.clone(),
         )))
         .serve_with_incoming_shutdown(

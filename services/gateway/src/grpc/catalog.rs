@@ -99,6 +99,46 @@ impl CatalogService for CatalogApi {
         }))
     }
 
+    async fn list_trigger_types(
+        &self,
+        request: Request<switchboard_proto::v1::ListTriggerTypesRequest>,
+    ) -> Result<Response<switchboard_proto::v1::ListTriggerTypesResponse>, Status> {
+        auth::project(&self.state, request.metadata()).await?;
+        let wanted = &request.get_ref().toolkits;
+        for (i, slug) in wanted.iter().enumerate() {
+            if self.state.catalog.toolkit(slug).is_none() {
+                return Err(Error::invalid(
+                    "UNKNOWN_TOOLKIT",
+                    format!("toolkits[{i}]"),
+                    format!("unknown toolkit {slug:?}"),
+                )
+                .into());
+            }
+        }
+        let trigger_types = self
+            .state
+            .catalog
+            .trigger_types()
+            .filter(|t| wanted.is_empty() || wanted.contains(&t.toolkit))
+            .map(|t| trigger_type_proto(t))
+            .collect();
+        Ok(Response::new(switchboard_proto::v1::ListTriggerTypesResponse { trigger_types }))
+    }
+
+    async fn get_trigger_type(
+        &self,
+        request: Request<switchboard_proto::v1::GetTriggerTypeRequest>,
+    ) -> Result<Response<switchboard_proto::v1::GetTriggerTypeResponse>, Status> {
+        auth::project(&self.state, request.metadata()).await?;
+        let slug = required(&request.get_ref().slug, "slug")?;
+        let found = self.state.catalog.trigger_type(slug).ok_or_else(|| {
+            Error::not_found("TRIGGER_TYPE_NOT_FOUND", format!("trigger type {slug:?} not found"))
+        })?;
+        Ok(Response::new(switchboard_proto::v1::GetTriggerTypeResponse {
+            trigger_type: Some(trigger_type_proto(found)),
+        }))
+    }
+
     async fn get_tool(
         &self,
         request: Request<GetToolRequest>,
@@ -111,5 +151,17 @@ impl CatalogService for CatalogApi {
         Ok(Response::new(GetToolResponse {
             tool: Some(tool.proto.clone()),
         }))
+    }
+}
+
+fn trigger_type_proto(t: &switchboard_catalog::TriggerType) -> switchboard_proto::v1::TriggerType {
+    switchboard_proto::v1::TriggerType {
+        slug: t.slug.clone(),
+        name: t.spec.name.clone(),
+        description: t.spec.description.clone(),
+        toolkit: t.toolkit.clone(),
+        kind: t.kind().to_owned(),
+        config_schema: Some(switchboard_proto::json_to_struct(&t.spec.config_schema)),
+        payload_schema: Some(switchboard_proto::json_to_struct(&t.spec.payload_schema)),
     }
 }

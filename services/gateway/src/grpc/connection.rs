@@ -478,6 +478,13 @@ impl ConnectionService for ConnectionApi {
                 DISABLED_BY_API,
             )
             .await?;
+        crate::triggers::stop_account_triggers(
+            &self.state,
+            &project,
+            &account,
+            &format!("its connected account {} was disabled", account.id),
+        )
+        .await;
         Ok(Response::new(DisableConnectedAccountResponse {
             connected_account: Some(account),
         }))
@@ -498,6 +505,13 @@ impl ConnectionService for ConnectionApi {
         }
         self.state.store.delete_account(&project, id).await?;
         tracing::debug!(project_id = %project, account_id = %id, "connected account deleted");
+        crate::triggers::stop_account_triggers(
+            &self.state,
+            &project,
+            &stored.account,
+            &format!("its connected account {id} was deleted"),
+        )
+        .await;
         Ok(Response::new(DeleteConnectedAccountResponse {}))
     }
 }

@@ -1,0 +1,612 @@
+//! Trigger instances, the provider webhook routes they share, polling schedules with leases and
+//! cursors, delivery de-duplication, and outgoing webhook subscriptions.
+//!
+//! A trigger is unique per (account, type, config): creating it again returns the first one.
+//! The polling schedule is one global sorted set (`<prefix>:polls`, members
+//! `<project>/<trigger id>`, scored by the next due time) read with single-key commands only;
+//! every other key lives in its project's hash slot.
+
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use prost::Message;
+use serde::{Deserialize, Serialize};
+use switchboard_core::ids::is_id;
+use switchboard_core::{Error, Result};
+use switchboard_proto::v1::{Trigger, WebhookSubscription};
+
+use crate::{corrupt, unavailable, Store};
+
+fn trigger_not_found(id: &str) -> Error {
+    Error::not_found("TRIGGER_NOT_FOUND", format!("trigger {id:?} not found"))
+}
+
+fn subscription_not_found(id: &str) -> Error {
+    Error::not_found(
+        "WEBHOOK_SUBSCRIPTION_NOT_FOUND",
+        format!("webhook subscription {id:?} not found"),
+    )
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)
+}
+
+/// A trigger as stored.
+#[derive(Debug, Clone)]
+pub struct StoredTrigger {
+    pub trigger: Trigger,
+    /// The provider webhook route it receives deliveries through ("" for polling).
+    pub route_id: String,
+}
+
+/// Trigger filters for listing.
+#[derive(Debug, Default, Clone)]
+pub struct TriggerFilter<'a> {
+    pub user_id: Option<&'a str>,
+    pub account_id: Option<&'a str>,
+    pub trigger_type: Option<&'a str>,
+    pub include_disabled: bool,
+}
+
+/// A provider webhook registration several triggers share, e.g. one GitHub repository hook of
+/// one account, receiving the union of its triggers' event kinds.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Route {
+    /// `rt_…`, also in the URL the provider posts to.
+    pub id: String,
+    pub toolkit: String,
+    pub account_id: String,
+    /// What it watches, e.g. `acme/api`.
+    pub target: String,
+    /// The provider's id of the hook ("" until registered).
+    pub provider_hook_id: String,
+    /// Event kinds registered at the provider.
+    pub events: Vec<String>,
+}
+
+static CREATE_TRIGGER: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r"
+-- KEYS: trigger, upsert key, project index, user index, account set, route set ('' ok)
+-- ARGV: id, record, upsert digest, route id
+local existing = redis.call('GET', KEYS[2])
+if existing then return existing end
+redis.call('SET', KEYS[2], ARGV[1])
+redis.call('HSET', KEYS[1], 'd', ARGV[2], 'k', ARGV[3], 'r', ARGV[4])
+redis.call('ZADD', KEYS[3], 0, ARGV[1])
+redis.call('ZADD', KEYS[4], 0, ARGV[1])
+redis.call('SADD', KEYS[5], ARGV[1])
+if ARGV[4] ~= '' then redis.call('SADD', KEYS[6], ARGV[1]) end
+return ''
+",
+    )
+});
+
+static DELETE_TRIGGER: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r"
+-- KEYS: trigger, upsert key, project index, user index, account set, route set, lease, cursor
+-- ARGV: id
+if redis.call('DEL', KEYS[1]) == 0 then return -1 end
+if redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]) end
+redis.call('ZREM', KEYS[3], ARGV[1])
+redis.call('ZREM', KEYS[4], ARGV[1])
+redis.call('SREM', KEYS[5], ARGV[1])
+redis.call('SREM', KEYS[6], ARGV[1])
+redis.call('DEL', KEYS[7], KEYS[8])
+return redis.call('SCARD', KEYS[6])
+",
+    )
+});
+
+static REPLACE_D: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r"
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], 'd', ARGV[1])
+return 1
+",
+    )
+});
+
+static RELEASE: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+",
+    )
+});
+
+static RENEW: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
+",
+    )
+});
+
+static CREATE_ROUTE: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r"
+-- KEYS: route, route key. ARGV: id, record, sealed secret
+local existing = redis.call('GET', KEYS[2])
+if existing then return existing end
+redis.call('SET', KEYS[2], ARGV[1])
+redis.call('HSET', KEYS[1], 'd', ARGV[2], 's', ARGV[3])
+return ''
+",
+    )
+});
+
+impl Store {
+    /// Stores a new trigger unless one with the same `upsert_digest` exists: then its id.
+    pub async fn create_trigger(
+        &self,
+        project: &str,
+        trigger: &Trigger,
+        upsert_digest: &str,
+        route_id: &str,
+    ) -> Result<Option<String>> {
+        let mut conn = self.conn.clone();
+        let existing: String = CREATE_TRIGGER
+            .key(self.keys.trigger(project, &trigger.id))
+            .key(self.keys.trigger_key(project, upsert_digest))
+            .key(self.keys.triggers(project))
+            .key(self.keys.user_triggers(project, &trigger.user_id))
+            .key(self.keys.account_triggers(project, &trigger.connected_account_id))
+            .key(self.keys.route_triggers(project, route_id))
+            .arg(&trigger.id)
+            .arg(trigger.encode_to_vec())
+            .arg(upsert_digest)
+            .arg(route_id)
+            .invoke_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        Ok((!existing.is_empty()).then_some(existing))
+    }
+
+    pub async fn get_trigger(&self, project: &str, id: &str) -> Result<StoredTrigger> {
+        if !is_id("ti", id) {
+            return Err(trigger_not_found(id));
+        }
+        let mut conn = self.conn.clone();
+        let (d, r): (Option<Vec<u8>>, Option<String>) = redis::cmd("HMGET")
+            .arg(self.keys.trigger(project, id))
+            .arg("d")
+            .arg("r")
+            .query_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        let d = d.ok_or_else(|| trigger_not_found(id))?;
+        Ok(StoredTrigger {
+            trigger: Trigger::decode(d.as_slice()).map_err(|e| corrupt("trigger", e))?,
+            route_id: r.unwrap_or_default(),
+        })
+    }
+
+    /// Replaces a trigger's record (enable, disable). NOT_FOUND when it is gone.
+    pub async fn put_trigger(&self, project: &str, trigger: &Trigger) -> Result<()> {
+        let mut conn = self.conn.clone();
+        let done: i64 = REPLACE_D
+            .key(self.keys.trigger(project, &trigger.id))
+            .arg(trigger.encode_to_vec())
+            .invoke_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        if done == 0 {
+            return Err(trigger_not_found(&trigger.id));
+        }
+        Ok(())
+    }
+
+    /// Deletes a trigger; how many triggers its route still has (`None` without a route).
+    pub async fn delete_trigger(&self, project: &str, id: &str) -> Result<(StoredTrigger, Option<u64>)> {
+        let stored = self.get_trigger(project, id).await?;
+        let mut conn = self.conn.clone();
+        let digest: Option<String> = redis::cmd("HGET")
+            .arg(self.keys.trigger(project, id))
+            .arg("k")
+            .query_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        let left: i64 = DELETE_TRIGGER
+            .key(self.keys.trigger(project, id))
+            .key(self.keys.trigger_key(project, &digest.unwrap_or_default()))
+            .key(self.keys.triggers(project))
+            .key(self.keys.user_triggers(project, &stored.trigger.user_id))
+            .key(self.keys.account_triggers(project, &stored.trigger.connected_account_id))
+            .key(self.keys.route_triggers(project, &stored.route_id))
+            .key(self.keys.poll_lease(project, id))
+            .key(self.keys.poll_cursor(project, id))
+            .arg(id)
+            .invoke_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        if left < 0 {
+            return Err(trigger_not_found(id));
+        }
+        self.unschedule_poll(project, id).await?;
+        let left = (!stored.route_id.is_empty()).then(|| u64::try_from(left).unwrap_or(0));
+        Ok((stored, left))
+    }
+
+    async fn triggers_by_ids(&self, project: &str, ids: &[String]) -> Result<Vec<Trigger>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        for id in ids {
+            pipe.hget(self.keys.trigger(project, id), "d");
+        }
+        let mut conn = self.conn.clone();
+        let raw: Vec<Option<Vec<u8>>> = pipe.query_async(&mut conn).await.map_err(unavailable)?;
+        raw.into_iter()
+            .flatten()
+            .map(|b| Trigger::decode(b.as_slice()).map_err(|e| corrupt("trigger", e)))
+            .collect()
+    }
+
+    /// Triggers matching `filter`, by id after `after`; the bool says whether more follow.
+    pub async fn list_triggers(
+        &self,
+        project: &str,
+        filter: &TriggerFilter<'_>,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<(Vec<Trigger>, bool)> {
+        let index = match filter.user_id {
+            Some(user) => self.keys.user_triggers(project, user),
+            None => self.keys.triggers(project),
+        };
+        let ids = self.range_ids(&index, after, usize::MAX >> 1).await?;
+        let mut out = Vec::new();
+        for trigger in self.triggers_by_ids(project, &ids).await? {
+            if filter.account_id.is_some_and(|a| a != trigger.connected_account_id)
+                || filter.trigger_type.is_some_and(|t| t != trigger.r#type)
+                || (!filter.include_disabled && !trigger.enabled)
+            {
+                continue;
+            }
+            if out.len() == limit {
+                return Ok((out, true));
+            }
+            out.push(trigger);
+        }
+        Ok((out, false))
+    }
+
+    /// Every trigger of an account.
+    pub async fn account_triggers(&self, project: &str, account_id: &str) -> Result<Vec<Trigger>> {
+        let mut conn = self.conn.clone();
+        let mut ids: Vec<String> = redis::cmd("SMEMBERS")
+            .arg(self.keys.account_triggers(project, account_id))
+            .query_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        ids.sort();
+        self.triggers_by_ids(project, &ids).await
+    }
+
+    /// Every trigger receiving deliveries through a route.
+    pub async fn route_triggers(&self, project: &str, route_id: &str) -> Result<Vec<Trigger>> {
+        let mut conn = self.conn.clone();
+        let mut ids: Vec<String> = redis::cmd("SMEMBERS")
+            .arg(self.keys.route_triggers(project, route_id))
+            .query_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        ids.sort();
+        self.triggers_by_ids(project, &ids).await
+    }
+
+    /// The route for `key_digest` (account + target), creating `route` with its sealed secret
+    /// when there is none; the stored route and whether it was created now.
+    pub async fn route_for(
+        &self,
+        project: &str,
+        key_digest: &str,
+        route: &Route,
+        sealed_secret: &[u8],
+    ) -> Result<(Route, bool)> {
+        let json = serde_json::to_string(route).map_err(|e| Error::Internal(e.to_string()))?;
+        let mut conn = self.conn.clone();
+        let existing: String = CREATE_ROUTE
+            .key(self.keys.route(project, &route.id))
+            .key(self.keys.route_key(project, key_digest))
+            .arg(&route.id)
+            .arg(json)
+            .arg(sealed_secret)
+            .invoke_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        if existing.is_empty() {
+            return Ok((route.clone(), true));
+        }
+        match self.get_route(project, &existing).await? {
+            Some((found, _)) => Ok((found, false)),
+            None => Err(Error::Internal(format!("route {existing} is indexed but missing"))),
+        }
+    }
+
+    /// A route and its sealed secret.
+    pub async fn get_route(&self, project: &str, id: &str) -> Result<Option<(Route, Vec<u8>)>> {
+        if !is_id("rt", id) {
+            return Ok(None);
+        }
+        let mut conn = self.conn.clone();
+        let (d, s): (Option<String>, Option<Vec<u8>>) = redis::cmd("HMGET")
+            .arg(self.keys.route(project, id))
+            .arg("d")
+            .arg("s")
+            .query_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        let Some(d) = d else { return Ok(None) };
+        let route: Route = serde_json::from_str(&d).map_err(|e| Error::Internal(format!("stored route does not decode: {e}")))?;
+        Ok(Some((route, s.unwrap_or_default())))
+    }
+
+    pub async fn put_route(&self, project: &str, route: &Route) -> Result<()> {
+        let json = serde_json::to_string(route).map_err(|e| Error::Internal(e.to_string()))?;
+        let mut conn = self.conn.clone();
+        let _: i64 = REPLACE_D
+            .key(self.keys.route(project, &route.id))
+            .arg(json)
+            .invoke_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    /// Removes a route (its last trigger is gone).
+    pub async fn delete_route(&self, project: &str, route: &Route, key_digest: &str) -> Result<()> {
+        let mut conn = self.conn.clone();
+        let () = redis::pipe()
+            .atomic()
+            .del(self.keys.route(project, &route.id))
+            .ignore()
+            .del(self.keys.route_key(project, key_digest))
+            .ignore()
+            .del(self.keys.route_triggers(project, &route.id))
+            .ignore()
+            .query_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    /// Polls `trigger` of `project` at `due_ms` (unix ms).
+    pub async fn schedule_poll(&self, project: &str, trigger_id: &str, due_ms: i64) -> Result<()> {
+        let mut conn = self.conn.clone();
+        let () = redis::cmd("ZADD")
+            .arg(self.keys.polls())
+            .arg(due_ms)
+            .arg(format!("{project}/{trigger_id}"))
+            .query_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    pub async fn unschedule_poll(&self, project: &str, trigger_id: &str) -> Result<()> {
+        let mut conn = self.conn.clone();
+        let () = redis::cmd("ZREM")
+            .arg(self.keys.polls())
+            .arg(format!("{project}/{trigger_id}"))
+            .query_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    /// Polls due by `now_ms`: (project, trigger id), soonest first.
+    pub async fn due_polls(&self, now_ms: i64, limit: usize) -> Result<Vec<(String, String)>> {
+        let mut conn = self.conn.clone();
+        let members: Vec<String> = redis::cmd("ZRANGEBYSCORE")
+            .arg(self.keys.polls())
+            .arg("-inf")
+            .arg(now_ms)
+            .arg("LIMIT")
+            .arg(0)
+            .arg(limit)
+            .query_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        Ok(members
+            .into_iter()
+            .filter_map(|m| m.split_once('/').map(|(p, t)| (p.to_owned(), t.to_owned())))
+            .collect())
+    }
+
+    /// Takes the poll lease of a trigger for `ttl` unless someone holds it.
+    pub async fn try_poll_lease(&self, project: &str, trigger_id: &str, owner: &str, ttl: Duration) -> Result<bool> {
+        let mut conn = self.conn.clone();
+        let set: Option<String> = redis::cmd("SET")
+            .arg(self.keys.poll_lease(project, trigger_id))
+            .arg(owner)
+            .arg("NX")
+            .arg("PX")
+            .arg(millis(ttl))
+            .query_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        Ok(set.is_some())
+    }
+
+    /// Extends a held lease; false when `owner` lost it.
+    pub async fn renew_poll_lease(&self, project: &str, trigger_id: &str, owner: &str, ttl: Duration) -> Result<bool> {
+        let mut conn = self.conn.clone();
+        let renewed: i64 = RENEW
+            .key(self.keys.poll_lease(project, trigger_id))
+            .arg(owner)
+            .arg(millis(ttl))
+            .invoke_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        Ok(renewed == 1)
+    }
+
+    pub async fn release_poll_lease(&self, project: &str, trigger_id: &str, owner: &str) -> Result<()> {
+        let mut conn = self.conn.clone();
+        let _: i64 = RELEASE
+            .key(self.keys.poll_lease(project, trigger_id))
+            .arg(owner)
+            .invoke_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    pub async fn poll_cursor(&self, project: &str, trigger_id: &str) -> Result<Option<String>> {
+        let mut conn = self.conn.clone();
+        redis::cmd("GET")
+            .arg(self.keys.poll_cursor(project, trigger_id))
+            .query_async(&mut conn)
+            .await
+            .map_err(unavailable)
+    }
+
+    pub async fn set_poll_cursor(&self, project: &str, trigger_id: &str, cursor: &str) -> Result<()> {
+        let mut conn = self.conn.clone();
+        let () = redis::cmd("SET")
+            .arg(self.keys.poll_cursor(project, trigger_id))
+            .arg(cursor)
+            .query_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    /// True the first time `key` is seen within `ttl` (delivery de-duplication).
+    pub async fn first_seen(&self, project: &str, key: &str, ttl: Duration) -> Result<bool> {
+        let mut conn = self.conn.clone();
+        let set: Option<String> = redis::cmd("SET")
+            .arg(self.keys.seen(project, key))
+            .arg(1)
+            .arg("NX")
+            .arg("PX")
+            .arg(millis(ttl))
+            .query_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        Ok(set.is_some())
+    }
+
+    /// Forgets `key` (a delivery that could not be published is taken again on retry).
+    pub async fn forget_seen(&self, project: &str, key: &str) -> Result<()> {
+        let mut conn = self.conn.clone();
+        let () = redis::cmd("DEL")
+            .arg(self.keys.seen(project, key))
+            .query_async(&mut conn)
+            .await
+            .map(|_: i64| ())
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    pub async fn create_webhook_subscription(&self, project: &str, sub: &WebhookSubscription, sealed_secret: &[u8]) -> Result<()> {
+        let mut conn = self.conn.clone();
+        let () = redis::pipe()
+            .atomic()
+            .hset_multiple(
+                self.keys.webhook_subscription(project, &sub.id),
+                &[("d", sub.encode_to_vec()), ("s", sealed_secret.to_vec())],
+            )
+            .ignore()
+            .zadd(self.keys.webhook_subscriptions(project), &sub.id, 0)
+            .ignore()
+            .query_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    /// A project's webhook subscriptions with their sealed secrets.
+    pub async fn webhook_subscriptions(&self, project: &str) -> Result<Vec<(WebhookSubscription, Vec<u8>)>> {
+        let ids = self
+            .range_ids(&self.keys.webhook_subscriptions(project), None, 10_000)
+            .await?;
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        for id in &ids {
+            pipe.cmd("HMGET").arg(self.keys.webhook_subscription(project, id)).arg("d").arg("s");
+        }
+        let mut conn = self.conn.clone();
+        let raw: Vec<(Option<Vec<u8>>, Option<Vec<u8>>)> = pipe.query_async(&mut conn).await.map_err(unavailable)?;
+        raw.into_iter()
+            .filter_map(|(d, s)| d.map(|d| (d, s.unwrap_or_default())))
+            .map(|(d, s)| {
+                WebhookSubscription::decode(d.as_slice())
+                    .map(|sub| (sub, s))
+                    .map_err(|e| corrupt("webhook subscription", e))
+            })
+            .collect()
+    }
+
+    pub async fn put_webhook_subscription(&self, project: &str, sub: &WebhookSubscription) -> Result<()> {
+        let mut conn = self.conn.clone();
+        let done: i64 = REPLACE_D
+            .key(self.keys.webhook_subscription(project, &sub.id))
+            .arg(sub.encode_to_vec())
+            .invoke_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        if done == 0 {
+            return Err(subscription_not_found(&sub.id));
+        }
+        Ok(())
+    }
+
+    pub async fn delete_webhook_subscription(&self, project: &str, id: &str) -> Result<()> {
+        if !is_id("whs", id) {
+            return Err(subscription_not_found(id));
+        }
+        let mut conn = self.conn.clone();
+        let (deleted, _): (i64, i64) = redis::pipe()
+            .atomic()
+            .del(self.keys.webhook_subscription(project, id))
+            .zrem(self.keys.webhook_subscriptions(project), id)
+            .query_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        if deleted == 0 {
+            return Err(subscription_not_found(id));
+        }
+        Ok(())
+    }
+}
+
+impl Store {
+    /// Disables every enabled trigger of an account (it expired, was disabled or deleted);
+    /// the triggers it disabled now, for the caller to announce with `trigger.disabled`.
+    pub async fn disable_account_triggers(
+        &self,
+        project: &str,
+        account_id: &str,
+        reason: &str,
+    ) -> Result<Vec<Trigger>> {
+        let mut stopped = Vec::new();
+        for mut trigger in self.account_triggers(project, account_id).await? {
+            if !trigger.enabled {
+                continue;
+            }
+            trigger.enabled = false;
+            trigger.status_reason = reason.to_owned();
+            trigger.update_time = Some(crate::now_timestamp());
+            match self.put_trigger(project, &trigger).await {
+                Ok(()) => {
+                    self.unschedule_poll(project, &trigger.id).await?;
+                    stopped.push(trigger);
+                }
+                Err(Error::NotFound { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(stopped)
+    }
+}

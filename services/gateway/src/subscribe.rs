@@ -1,0 +1,147 @@
+//! SubscribeEvents: a JetStream pull consumer on the event stream, filtered by subject to the
+//! caller's project (and user, when given), the other filters applied here. An event is
+//! acknowledged once it is handed to the gRPC stream; a durable subscription (named) resumes
+//! after a disconnect with every event it missed.
+
+use std::collections::HashSet;
+use std::pin::Pin;
+use std::time::Duration;
+
+use futures::{Stream, StreamExt};
+use switchboard_bus::events::Envelope;
+use switchboard_core::session_config::validate_user_id;
+use switchboard_core::Error;
+use switchboard_proto::v1::{Event, SubscribeEventsRequest};
+use tonic::Status;
+
+use crate::state::AppState;
+
+type EventStream = Pin<Box<dyn Stream<Item = Result<Event, Status>> + Send + 'static>>;
+
+/// Events wait for a gRPC subscriber at most this long before JetStream hands them out again.
+const ACK_WAIT: Duration = Duration::from_secs(10);
+
+struct Filters {
+    accounts: HashSet<String>,
+    triggers: HashSet<String>,
+    types: HashSet<String>,
+    event_types: HashSet<String>,
+}
+
+impl Filters {
+    fn admits(&self, event: &Envelope) -> bool {
+        let m = &event.metadata;
+        (self.accounts.is_empty() || self.accounts.contains(&m.connected_account_id))
+            && (self.triggers.is_empty() || self.triggers.contains(&m.trigger_id))
+            && (self.types.is_empty() || self.types.contains(&m.trigger_slug))
+            && (self.event_types.is_empty() || self.event_types.contains(&event.kind))
+    }
+}
+
+pub async fn open(
+    state: &AppState,
+    project: &str,
+    req: SubscribeEventsRequest,
+) -> Result<EventStream, Error> {
+    if !req.user_id.is_empty() {
+        validate_user_id(&req.user_id, "user_id")?;
+    }
+    let name = &req.durable_name;
+    if !name.is_empty()
+        && (name.len() > 64 || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+    {
+        return Err(Error::invalid(
+            "INVALID_DURABLE_NAME",
+            "durable_name",
+            "must be 1–64 letters, digits, `_` or `-`",
+        ));
+    }
+    for (i, slug) in req.trigger_types.iter().enumerate() {
+        if state.catalog.trigger_type(slug).is_none() {
+            return Err(Error::invalid(
+                "UNKNOWN_TRIGGER_TYPE",
+                format!("trigger_types[{i}]"),
+                format!("unknown trigger type {slug:?}"),
+            ));
+        }
+    }
+    let names = &state.bus.names;
+    let filter = if req.user_id.is_empty() {
+        format!("{}.events.{project}.>", names.subject_prefix)
+    } else {
+        format!(
+            "{}.events.{project}.{}.>",
+            names.subject_prefix,
+            switchboard_bus::user_key(&req.user_id)
+        )
+    };
+    let durable = (!name.is_empty()).then(|| format!("sub_{project}_{name}"));
+    let consumer = state
+        .bus
+        .events_consumer(durable.as_deref(), filter, ACK_WAIT)
+        .await
+        .map_err(|e| Error::Unavailable {
+            reason: "BUS_UNAVAILABLE",
+            message: format!("cannot subscribe now: {e}"),
+        })?
+        .ok_or_else(|| Error::FailedPrecondition {
+            reason: "SUBSCRIPTION_FILTER_MISMATCH",
+            message: format!(
+                "durable subscription {name:?} exists with another user filter; use another name"
+            ),
+        })?;
+    let mut messages = consumer
+        .stream()
+        .max_messages_per_batch(64)
+        .messages()
+        .await
+        .map_err(|e| Error::Unavailable {
+            reason: "BUS_UNAVAILABLE",
+            message: format!("cannot subscribe now: {e}"),
+        })?;
+    let filters = Filters {
+        accounts: req.connected_account_ids.into_iter().collect(),
+        triggers: req.trigger_ids.into_iter().collect(),
+        types: req.trigger_types.into_iter().collect(),
+        event_types: req.event_types.into_iter().collect(),
+    };
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Event, Status>>(16);
+    let project = project.to_owned();
+    tokio::spawn(async move {
+        loop {
+            let next = tokio::select! {
+                m = messages.next() => m,
+                () = tx.closed() => break,
+            };
+            let message = match next {
+                Some(Ok(m)) => m,
+                Some(Err(e)) => {
+                    tracing::debug!(error = %e, "event subscription pull failed; retrying");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+                None => break,
+            };
+            let envelope: Option<Envelope> = serde_json::from_slice(&message.payload).ok();
+            let sequence = message.info().map(|i| i.stream_sequence).unwrap_or(0);
+            match envelope {
+                // The subject filter keeps other projects out; check anyway.
+                Some(e) if e.metadata.project_id == project && filters.admits(&e) => {
+                    let event = crate::triggers::to_event(&e, sequence);
+                    if tx.send(Ok(event)).await.is_err() {
+                        // The subscriber left before taking it: hand it out again now.
+                        let _ = message
+                            .ack_with(async_nats::jetstream::AckKind::Nak(None))
+                            .await;
+                        break;
+                    }
+                    let _ = message.ack().await;
+                }
+                _ => {
+                    let _ = message.ack().await;
+                }
+            }
+        }
+    });
+    Ok(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx)))
+}
