@@ -50,7 +50,11 @@ impl Envelope {
     /// `account` for an account's own events, `project` for the project's).
     pub fn subject(&self, names: &crate::Names) -> String {
         let m = &self.metadata;
-        let account = if m.connected_account_id.is_empty() { "none" } else { &m.connected_account_id };
+        let account = if m.connected_account_id.is_empty() {
+            "none"
+        } else {
+            &m.connected_account_id
+        };
         let source = if !m.trigger_id.is_empty() {
             m.trigger_id.as_str()
         } else if !m.connected_account_id.is_empty() {

@@ -267,9 +267,7 @@ impl Bus {
             .publish_with_headers(event.subject(&self.names), hdrs, payload.into())
             .await
             .map_err(|e| PublishError::Failed(e.to_string()))?;
-        let ack = ack
-            .await
-            .map_err(|e| PublishError::Failed(e.to_string()))?;
+        let ack = ack.await.map_err(|e| PublishError::Failed(e.to_string()))?;
         Ok(ack.sequence)
     }
 

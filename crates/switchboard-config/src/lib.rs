@@ -537,8 +537,16 @@ impl Config {
                 "ack_wait_secs and max_deliver must be at least 1",
             ));
         }
-        if self.triggers.http_addr.parse::<std::net::SocketAddr>().is_err() {
-            return Err(invalid("triggers.http_addr", "must be an ip:port socket address"));
+        if self
+            .triggers
+            .http_addr
+            .parse::<std::net::SocketAddr>()
+            .is_err()
+        {
+            return Err(invalid(
+                "triggers.http_addr",
+                "must be an ip:port socket address",
+            ));
         }
         if self.triggers.poll_lease_secs < 2 || self.triggers.webhook_max_failures == 0 {
             return Err(invalid(

@@ -52,7 +52,7 @@ impl fmt::Debug for Sealer {
 }
 
 /// HMAC-SHA256 (RFC 2104).
-fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
+pub fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
     use sha2::{Digest, Sha256};
     let mut block = Zeroizing::new([0u8; 64]);
     if key.len() > 64 {

@@ -364,16 +364,26 @@ impl OAuth {
         tracing::info!(project_id = project, account_id = %account.id, "account expired: the provider refused its refresh token");
         self.publish_expired(project, account, reason).await;
         let why = format!("its connected account {} expired", account.id);
-        match store.disable_account_triggers(project, &account.id, &why).await {
+        match store
+            .disable_account_triggers(project, &account.id, &why)
+            .await
+        {
             Ok(stopped) => {
                 for trigger in stopped {
-                    let event = switchboard_bus::events::trigger_disabled(project, &trigger, &account.auth_config_id, &why);
+                    let event = switchboard_bus::events::trigger_disabled(
+                        project,
+                        &trigger,
+                        &account.auth_config_id,
+                        &why,
+                    );
                     if let Err(e) = self.inner.bus.publish_envelope(&event).await {
                         tracing::warn!(trigger_id = %trigger.id, error = %e, "could not publish trigger.disabled");
                     }
                 }
             }
-            Err(e) => tracing::warn!(account_id = %account.id, error = %e, "could not stop the triggers of an expired account"),
+            Err(e) => {
+                tracing::warn!(account_id = %account.id, error = %e, "could not stop the triggers of an expired account")
+            }
         }
     }
 
@@ -431,11 +441,13 @@ impl OAuth {
         let credential = Credential::from_bytes(&plain)
             .map_err(|_| format!("the credential of account {account_id} is unreadable"))?;
         match &credential {
-            Credential::OAuth2(held) => match self.fresh_tokens(project, account_id, held, false).await {
-                Ok(tokens) => Ok(Credential::OAuth2(tokens)),
-                Err(RefreshError::NoRefreshToken) => Ok(credential),
-                Err(e) => Err(format!("connected account {account_id}: {e}")),
-            },
+            Credential::OAuth2(held) => {
+                match self.fresh_tokens(project, account_id, held, false).await {
+                    Ok(tokens) => Ok(Credential::OAuth2(tokens)),
+                    Err(RefreshError::NoRefreshToken) => Ok(credential),
+                    Err(e) => Err(format!("connected account {account_id}: {e}")),
+                }
+            }
             _ => Ok(credential),
         }
     }

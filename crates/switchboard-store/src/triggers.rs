@@ -17,6 +17,9 @@ use switchboard_proto::v1::{Trigger, WebhookSubscription};
 
 use crate::{corrupt, unavailable, Store};
 
+/// Two hash fields read together, either possibly absent.
+type FieldPair = (Option<Vec<u8>>, Option<Vec<u8>>);
+
 fn trigger_not_found(id: &str) -> Error {
     Error::not_found("TRIGGER_NOT_FOUND", format!("trigger {id:?} not found"))
 }
@@ -156,7 +159,10 @@ impl Store {
             .key(self.keys.trigger_key(project, upsert_digest))
             .key(self.keys.triggers(project))
             .key(self.keys.user_triggers(project, &trigger.user_id))
-            .key(self.keys.account_triggers(project, &trigger.connected_account_id))
+            .key(
+                self.keys
+                    .account_triggers(project, &trigger.connected_account_id),
+            )
             .key(self.keys.route_triggers(project, route_id))
             .arg(&trigger.id)
             .arg(trigger.encode_to_vec())
@@ -203,7 +209,11 @@ impl Store {
     }
 
     /// Deletes a trigger; how many triggers its route still has (`None` without a route).
-    pub async fn delete_trigger(&self, project: &str, id: &str) -> Result<(StoredTrigger, Option<u64>)> {
+    pub async fn delete_trigger(
+        &self,
+        project: &str,
+        id: &str,
+    ) -> Result<(StoredTrigger, Option<u64>)> {
         let stored = self.get_trigger(project, id).await?;
         let mut conn = self.conn.clone();
         let digest: Option<String> = redis::cmd("HGET")
@@ -217,7 +227,10 @@ impl Store {
             .key(self.keys.trigger_key(project, &digest.unwrap_or_default()))
             .key(self.keys.triggers(project))
             .key(self.keys.user_triggers(project, &stored.trigger.user_id))
-            .key(self.keys.account_triggers(project, &stored.trigger.connected_account_id))
+            .key(
+                self.keys
+                    .account_triggers(project, &stored.trigger.connected_account_id),
+            )
             .key(self.keys.route_triggers(project, &stored.route_id))
             .key(self.keys.poll_lease(project, id))
             .key(self.keys.poll_cursor(project, id))
@@ -264,7 +277,9 @@ impl Store {
         let ids = self.range_ids(&index, after, usize::MAX >> 1).await?;
         let mut out = Vec::new();
         for trigger in self.triggers_by_ids(project, &ids).await? {
-            if filter.account_id.is_some_and(|a| a != trigger.connected_account_id)
+            if filter
+                .account_id
+                .is_some_and(|a| a != trigger.connected_account_id)
                 || filter.trigger_type.is_some_and(|t| t != trigger.r#type)
                 || (!filter.include_disabled && !trigger.enabled)
             {
@@ -327,7 +342,9 @@ impl Store {
         }
         match self.get_route(project, &existing).await? {
             Some((found, _)) => Ok((found, false)),
-            None => Err(Error::Internal(format!("route {existing} is indexed but missing"))),
+            None => Err(Error::Internal(format!(
+                "route {existing} is indexed but missing"
+            ))),
         }
     }
 
@@ -345,7 +362,8 @@ impl Store {
             .await
             .map_err(unavailable)?;
         let Some(d) = d else { return Ok(None) };
-        let route: Route = serde_json::from_str(&d).map_err(|e| Error::Internal(format!("stored route does not decode: {e}")))?;
+        let route: Route = serde_json::from_str(&d)
+            .map_err(|e| Error::Internal(format!("stored route does not decode: {e}")))?;
         Ok(Some((route, s.unwrap_or_default())))
     }
 
@@ -422,7 +440,13 @@ impl Store {
     }
 
     /// Takes the poll lease of a trigger for `ttl` unless someone holds it.
-    pub async fn try_poll_lease(&self, project: &str, trigger_id: &str, owner: &str, ttl: Duration) -> Result<bool> {
+    pub async fn try_poll_lease(
+        &self,
+        project: &str,
+        trigger_id: &str,
+        owner: &str,
+        ttl: Duration,
+    ) -> Result<bool> {
         let mut conn = self.conn.clone();
         let set: Option<String> = redis::cmd("SET")
             .arg(self.keys.poll_lease(project, trigger_id))
@@ -437,7 +461,13 @@ impl Store {
     }
 
     /// Extends a held lease; false when `owner` lost it.
-    pub async fn renew_poll_lease(&self, project: &str, trigger_id: &str, owner: &str, ttl: Duration) -> Result<bool> {
+    pub async fn renew_poll_lease(
+        &self,
+        project: &str,
+        trigger_id: &str,
+        owner: &str,
+        ttl: Duration,
+    ) -> Result<bool> {
         let mut conn = self.conn.clone();
         let renewed: i64 = RENEW
             .key(self.keys.poll_lease(project, trigger_id))
@@ -449,7 +479,12 @@ impl Store {
         Ok(renewed == 1)
     }
 
-    pub async fn release_poll_lease(&self, project: &str, trigger_id: &str, owner: &str) -> Result<()> {
+    pub async fn release_poll_lease(
+        &self,
+        project: &str,
+        trigger_id: &str,
+        owner: &str,
+    ) -> Result<()> {
         let mut conn = self.conn.clone();
         let _: i64 = RELEASE
             .key(self.keys.poll_lease(project, trigger_id))
@@ -469,7 +504,12 @@ impl Store {
             .map_err(unavailable)
     }
 
-    pub async fn set_poll_cursor(&self, project: &str, trigger_id: &str, cursor: &str) -> Result<()> {
+    pub async fn set_poll_cursor(
+        &self,
+        project: &str,
+        trigger_id: &str,
+        cursor: &str,
+    ) -> Result<()> {
         let mut conn = self.conn.clone();
         let () = redis::cmd("SET")
             .arg(self.keys.poll_cursor(project, trigger_id))
@@ -507,7 +547,12 @@ impl Store {
         Ok(())
     }
 
-    pub async fn create_webhook_subscription(&self, project: &str, sub: &WebhookSubscription, sealed_secret: &[u8]) -> Result<()> {
+    pub async fn create_webhook_subscription(
+        &self,
+        project: &str,
+        sub: &WebhookSubscription,
+        sealed_secret: &[u8],
+    ) -> Result<()> {
         let mut conn = self.conn.clone();
         let () = redis::pipe()
             .atomic()
@@ -525,7 +570,10 @@ impl Store {
     }
 
     /// A project's webhook subscriptions with their sealed secrets.
-    pub async fn webhook_subscriptions(&self, project: &str) -> Result<Vec<(WebhookSubscription, Vec<u8>)>> {
+    pub async fn webhook_subscriptions(
+        &self,
+        project: &str,
+    ) -> Result<Vec<(WebhookSubscription, Vec<u8>)>> {
         let ids = self
             .range_ids(&self.keys.webhook_subscriptions(project), None, 10_000)
             .await?;
@@ -534,10 +582,14 @@ impl Store {
         }
         let mut pipe = redis::pipe();
         for id in &ids {
-            pipe.cmd("HMGET").arg(self.keys.webhook_subscription(project, id)).arg("d").arg("s");
+            pipe.cmd("HMGET")
+                .arg(self.keys.webhook_subscription(project, id))
+                .arg("d")
+                .arg("s");
         }
         let mut conn = self.conn.clone();
-        let raw: Vec<(Option<Vec<u8>>, Option<Vec<u8>>)> = pipe.query_async(&mut conn).await.map_err(unavailable)?;
+        let raw: Vec<FieldPair> =
+            pipe.query_async(&mut conn).await.map_err(unavailable)?;
         raw.into_iter()
             .filter_map(|(d, s)| d.map(|d| (d, s.unwrap_or_default())))
             .map(|(d, s)| {
@@ -548,7 +600,11 @@ impl Store {
             .collect()
     }
 
-    pub async fn put_webhook_subscription(&self, project: &str, sub: &WebhookSubscription) -> Result<()> {
+    pub async fn put_webhook_subscription(
+        &self,
+        project: &str,
+        sub: &WebhookSubscription,
+    ) -> Result<()> {
         let mut conn = self.conn.clone();
         let done: i64 = REPLACE_D
             .key(self.keys.webhook_subscription(project, &sub.id))
@@ -608,5 +664,32 @@ impl Store {
             }
         }
         Ok(stopped)
+    }
+}
+
+impl Store {
+    /// The route stored under an identity digest.
+    pub async fn route_by_key(&self, project: &str, key_digest: &str) -> Result<Option<Route>> {
+        let mut conn = self.conn.clone();
+        let id: Option<String> = redis::cmd("GET")
+            .arg(self.keys.route_key(project, key_digest))
+            .query_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        match id {
+            Some(id) => Ok(self.get_route(project, &id).await?.map(|(r, _)| r)),
+            None => Ok(None),
+        }
+    }
+
+    /// Whether `key` was marked seen (and has not expired).
+    pub async fn was_seen(&self, project: &str, key: &str) -> Result<bool> {
+        let mut conn = self.conn.clone();
+        let n: i64 = redis::cmd("EXISTS")
+            .arg(self.keys.seen(project, key))
+            .query_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        Ok(n == 1)
     }
 }

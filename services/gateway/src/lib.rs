@@ -25,9 +25,8 @@ use switchboard_catalog::{Catalog, LoadOptions};
 use switchboard_config::Config;
 use switchboard_proto::v1::{
     admin_service_server::AdminServiceServer, catalog_service_server::CatalogServiceServer,
-    trigger_service_server::TriggerServiceServer,
     connection_service_server::ConnectionServiceServer,
-    session_service_server::SessionServiceServer,
+    session_service_server::SessionServiceServer, trigger_service_server::TriggerServiceServer,
 };
 use switchboard_store::Store;
 use tokio::net::TcpListener;

@@ -48,7 +48,10 @@ pub async fn open(
     }
     let name = &req.durable_name;
     if !name.is_empty()
-        && (name.len() > 64 || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+        && (name.len() > 64
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'))
     {
         return Err(Error::invalid(
             "INVALID_DURABLE_NAME",

@@ -285,7 +285,12 @@ impl TriggerApi {
         let status = response.status();
         let body: serde_json::Value = response.json().await.unwrap_or_default();
         if !status.is_success() {
-            let message = body["message"].as_str().unwrap_or("").chars().take(200).collect::<String>();
+            let message = body["message"]
+                .as_str()
+                .unwrap_or("")
+                .chars()
+                .take(200)
+                .collect::<String>();
             return Err(Error::FailedPrecondition {
                 reason: "HOOK_REGISTRATION_FAILED",
                 message: format!(
@@ -306,7 +311,12 @@ impl TriggerApi {
             return;
         };
         if route.toolkit == "github" && !route.provider_hook_id.is_empty() {
-            if let Ok(credential) = self.state.oauth.credential_for(project, &route.account_id).await {
+            if let Ok(credential) = self
+                .state
+                .oauth
+                .credential_for(project, &route.account_id)
+                .await
+            {
                 let token = match &credential {
                     Credential::BearerToken(t) | Credential::ApiKey(t) => Some(t.clone()),
                     Credential::OAuth2(t) => Some(t.access_token.clone()),
@@ -321,27 +331,45 @@ impl TriggerApi {
                         .unwrap_or_default();
                     let deleted = self
                         .http
-                        .delete(format!("{base}/repos/{owner}/{repo}/hooks/{}", route.provider_hook_id))
+                        .delete(format!(
+                            "{base}/repos/{owner}/{repo}/hooks/{}",
+                            route.provider_hook_id
+                        ))
                         .bearer_auth(token)
                         .header("accept", "application/vnd.github+json")
                         .header("x-github-api-version", "2022-11-28")
                         .header("user-agent", "switchboard")
                         .send()
                         .await;
-                    tracing::info!(route_id, ok = deleted.is_ok_and(|r| r.status().is_success()), "GitHub hook removed");
+                    tracing::info!(
+                        route_id,
+                        ok = deleted.is_ok_and(|r| r.status().is_success()),
+                        "GitHub hook removed"
+                    );
                 }
             }
         }
         let key = match route.toolkit.as_str() {
-            "github" => hex(&Sha256::digest(format!("github|{}|{}", route.account_id, route.target))),
-            _ => hex(&Sha256::digest(format!("{}|{}", route.toolkit, route.target))),
+            "github" => hex(&Sha256::digest(format!(
+                "github|{}|{}",
+                route.account_id, route.target
+            ))),
+            _ => hex(&Sha256::digest(format!(
+                "{}|{}",
+                route.toolkit, route.target
+            ))),
         };
         let _ = self.state.store.delete_route(project, &route, &key).await;
     }
 }
 
 /// The route of a Slack channel (shared by every trigger watching it).
-async fn slack_route(state: &AppState, project: &str, account: &ConnectedAccount, channel: &str) -> Result<String, Error> {
+async fn slack_route(
+    state: &AppState,
+    project: &str,
+    account: &ConnectedAccount,
+    channel: &str,
+) -> Result<String, Error> {
     let key = hex(&Sha256::digest(format!("slack|{channel}")));
     let fresh = Route {
         id: new_id("rt"),
@@ -388,11 +416,19 @@ impl TriggerService for TriggerApi {
             .validate_config(&config)
             .map_err(|(field, rule)| Error::invalid("INVALID_CONFIG", field, rule))?;
         let account = self
-            .account_for(&project, &req.user_id, &trigger_type.toolkit, &req.connected_account_id)
+            .account_for(
+                &project,
+                &req.user_id,
+                &trigger_type.toolkit,
+                &req.connected_account_id,
+            )
             .await?;
         let digest = upsert_digest(&account.id, &trigger_type.slug, &config);
         let route_id = match (&trigger_type.spec.webhook, trigger_type.toolkit.as_str()) {
-            (Some(hook), "github") => self.github_route(&project, &account, &config, &hook.event).await?,
+            (Some(hook), "github") => {
+                self.github_route(&project, &account, &config, &hook.event)
+                    .await?
+            }
             (Some(_), "slack") => {
                 let channel = config["channel"].as_str().unwrap_or_default();
                 slack_route(&self.state, &project, &account, channel).await?
@@ -412,7 +448,12 @@ impl TriggerService for TriggerApi {
             create_time: Some(created),
             update_time: Some(created),
         };
-        match self.state.store.create_trigger(&project, &trigger, &digest, &route_id).await? {
+        match self
+            .state
+            .store
+            .create_trigger(&project, &trigger, &digest, &route_id)
+            .await?
+        {
             Some(existing) => {
                 let stored = self.state.store.get_trigger(&project, &existing).await?;
                 Ok(Response::new(CreateTriggerResponse {
@@ -422,7 +463,10 @@ impl TriggerService for TriggerApi {
             }
             None => {
                 if trigger_type.spec.poll.is_some() {
-                    self.state.store.schedule_poll(&project, &trigger.id, now_ms()).await?;
+                    self.state
+                        .store
+                        .schedule_poll(&project, &trigger.id, now_ms())
+                        .await?;
                 }
                 tracing::info!(project_id = %project, trigger_id = %trigger.id, r#type = %trigger.r#type, "trigger created");
                 Ok(Response::new(CreateTriggerResponse {
@@ -461,7 +505,8 @@ impl TriggerService for TriggerApi {
         }
         let filter = TriggerFilter {
             user_id: (!req.user_id.is_empty()).then_some(req.user_id.as_str()),
-            account_id: (!req.connected_account_id.is_empty()).then_some(req.connected_account_id.as_str()),
+            account_id: (!req.connected_account_id.is_empty())
+                .then_some(req.connected_account_id.as_str()),
             trigger_type: (!req.r#type.is_empty()).then_some(req.r#type.as_str()),
             include_disabled: req.include_disabled,
         };
@@ -484,11 +529,18 @@ impl TriggerService for TriggerApi {
         let project = auth::project(&self.state, request.metadata()).await?;
         let id = required(&request.get_ref().trigger_id, "trigger_id")?;
         let mut trigger = self.state.store.get_trigger(&project, id).await?.trigger;
-        let account = self.state.store.get_account(&project, &trigger.connected_account_id).await?;
+        let account = self
+            .state
+            .store
+            .get_account(&project, &trigger.connected_account_id)
+            .await?;
         if account.account.status != ACTIVE {
             return Err(Error::FailedPrecondition {
                 reason: "ACCOUNT_NOT_ACTIVE",
-                message: format!("its account {} is {}; reconnect it first", account.account.id, account.account.status),
+                message: format!(
+                    "its account {} is {}; reconnect it first",
+                    account.account.id, account.account.status
+                ),
             }
             .into());
         }
@@ -502,7 +554,10 @@ impl TriggerService for TriggerApi {
             .trigger_type(&trigger.r#type)
             .is_some_and(|t| t.spec.poll.is_some());
         if polled {
-            self.state.store.schedule_poll(&project, &trigger.id, now_ms()).await?;
+            self.state
+                .store
+                .schedule_poll(&project, &trigger.id, now_ms())
+                .await?;
         }
         Ok(Response::new(EnableTriggerResponse {
             trigger: Some(trigger),
@@ -521,7 +576,10 @@ impl TriggerService for TriggerApi {
             trigger.status_reason = DISABLED_BY_API.to_owned();
             trigger.update_time = Some(now());
             self.state.store.put_trigger(&project, &trigger).await?;
-            self.state.store.unschedule_poll(&project, &trigger.id).await?;
+            self.state
+                .store
+                .unschedule_poll(&project, &trigger.id)
+                .await?;
         }
         Ok(Response::new(DisableTriggerResponse {
             trigger: Some(trigger),
@@ -562,8 +620,13 @@ impl TriggerService for TriggerApi {
         let req = request.into_inner();
         check_webhook_url(&req.url, self.state.config.triggers.allow_loopback_webhooks)?;
         for (i, kind) in req.event_types.iter().enumerate() {
-            if ![events::TRIGGER_MESSAGE, events::TRIGGER_DISABLED, events::ACCOUNT_EXPIRED, events::WEBHOOK_DISABLED]
-                .contains(&kind.as_str())
+            if ![
+                events::TRIGGER_MESSAGE,
+                events::TRIGGER_DISABLED,
+                events::ACCOUNT_EXPIRED,
+                events::WEBHOOK_DISABLED,
+            ]
+            .contains(&kind.as_str())
             {
                 return Err(Error::invalid(
                     "UNKNOWN_EVENT_TYPE",
@@ -613,7 +676,9 @@ impl TriggerService for TriggerApi {
             .into_iter()
             .map(|(s, _)| s)
             .collect();
-        Ok(Response::new(ListWebhookSubscriptionsResponse { subscriptions }))
+        Ok(Response::new(ListWebhookSubscriptionsResponse {
+            subscriptions,
+        }))
     }
 
     async fn delete_webhook_subscription(
@@ -622,7 +687,10 @@ impl TriggerService for TriggerApi {
     ) -> Result<Response<DeleteWebhookSubscriptionResponse>, Status> {
         let project = auth::project(&self.state, request.metadata()).await?;
         let id = required(&request.get_ref().subscription_id, "subscription_id")?;
-        self.state.store.delete_webhook_subscription(&project, id).await?;
+        self.state
+            .store
+            .delete_webhook_subscription(&project, id)
+            .await?;
         Ok(Response::new(DeleteWebhookSubscriptionResponse {}))
     }
 }
@@ -660,7 +728,9 @@ pub fn to_event(envelope: &Envelope, sequence: u64) -> Event {
         }),
         data: match &envelope.data {
             serde_json::Value::Object(_) => Some(switchboard_proto::json_to_struct(&envelope.data)),
-            other => Some(switchboard_proto::json_to_struct(&serde_json::json!({"value": other}))),
+            other => Some(switchboard_proto::json_to_struct(
+                &serde_json::json!({"value": other}),
+            )),
         },
         sequence,
     }

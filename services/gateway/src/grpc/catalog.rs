@@ -122,7 +122,9 @@ impl CatalogService for CatalogApi {
             .filter(|t| wanted.is_empty() || wanted.contains(&t.toolkit))
             .map(|t| trigger_type_proto(t))
             .collect();
-        Ok(Response::new(switchboard_proto::v1::ListTriggerTypesResponse { trigger_types }))
+        Ok(Response::new(
+            switchboard_proto::v1::ListTriggerTypesResponse { trigger_types },
+        ))
     }
 
     async fn get_trigger_type(
@@ -132,11 +134,16 @@ impl CatalogService for CatalogApi {
         auth::project(&self.state, request.metadata()).await?;
         let slug = required(&request.get_ref().slug, "slug")?;
         let found = self.state.catalog.trigger_type(slug).ok_or_else(|| {
-            Error::not_found("TRIGGER_TYPE_NOT_FOUND", format!("trigger type {slug:?} not found"))
+            Error::not_found(
+                "TRIGGER_TYPE_NOT_FOUND",
+                format!("trigger type {slug:?} not found"),
+            )
         })?;
-        Ok(Response::new(switchboard_proto::v1::GetTriggerTypeResponse {
-            trigger_type: Some(trigger_type_proto(found)),
-        }))
+        Ok(Response::new(
+            switchboard_proto::v1::GetTriggerTypeResponse {
+                trigger_type: Some(trigger_type_proto(found)),
+            },
+        ))
     }
 
     async fn get_tool(
