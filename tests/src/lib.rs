@@ -28,6 +28,7 @@ pub mod calls;
 pub mod catalogs;
 pub mod inspect;
 pub mod oauth_provider;
+pub mod triggers;
 pub mod workers;
 
 pub use build::*;
@@ -53,6 +54,9 @@ impl tonic::service::Interceptor for Bearer {
 
 pub type Sessions = SessionServiceClient<InterceptedService<Channel, Bearer>>;
 pub type Catalog = CatalogServiceClient<InterceptedService<Channel, Bearer>>;
+pub type Triggers = switchboard_proto::v1::trigger_service_client::TriggerServiceClient<
+    InterceptedService<Channel, Bearer>,
+>;
 pub type Admin = AdminServiceClient<InterceptedService<Channel, Bearer>>;
 pub type Connections = switchboard_proto::v1::connection_service_client::ConnectionServiceClient<
     InterceptedService<Channel, Bearer>,
@@ -180,6 +184,13 @@ impl Stack {
     }
 
     /// Connection API (auth configs, connected accounts) as the holder of `api_key`.
+    pub fn triggers(&self, api_key: Option<&str>) -> Triggers {
+        switchboard_proto::v1::trigger_service_client::TriggerServiceClient::with_interceptor(
+            self.channel.clone(),
+            Stack::bearer(api_key),
+        )
+    }
+
     pub fn connections(&self, api_key: Option<&str>) -> Connections {
         switchboard_proto::v1::connection_service_client::ConnectionServiceClient::with_interceptor(
             self.channel.clone(),

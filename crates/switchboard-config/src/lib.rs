@@ -316,6 +316,9 @@ pub struct TriggersConfig {
     pub webhook_timeout_ms: u64,
     /// Accept `http://` webhook targets on loopback (tests and local development only).
     pub allow_loopback_webhooks: bool,
+    /// Caps every polling trigger's interval, in seconds (development and tests; unset in
+    /// production).
+    pub max_poll_interval_secs: Option<u64>,
 }
 
 impl Default for TriggersConfig {
@@ -328,6 +331,7 @@ impl Default for TriggersConfig {
             webhook_max_failures: 5,
             webhook_timeout_ms: 5_000,
             allow_loopback_webhooks: false,
+            max_poll_interval_secs: None,
         }
     }
 }

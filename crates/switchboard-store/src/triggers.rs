@@ -588,8 +588,7 @@ impl Store {
                 .arg("s");
         }
         let mut conn = self.conn.clone();
-        let raw: Vec<FieldPair> =
-            pipe.query_async(&mut conn).await.map_err(unavailable)?;
+        let raw: Vec<FieldPair> = pipe.query_async(&mut conn).await.map_err(unavailable)?;
         raw.into_iter()
             .filter_map(|(d, s)| d.map(|d| (d, s.unwrap_or_default())))
             .map(|(d, s)| {

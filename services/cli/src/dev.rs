@@ -94,6 +94,13 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
     // Check the catalog before binding anything, so a broken toolkit file fails fast.
     switchboard_gateway::load_catalog(&config).context("the toolkit catalog is invalid")?;
     let listeners = switchboard_gateway::Listeners::bind(&config).await?;
+    let webhooks = tokio::net::TcpListener::bind(&config.triggers.http_addr)
+        .await
+        .with_context(|| format!("failed to listen on {}", config.triggers.http_addr))?;
+    let webhooks_addr = webhooks.local_addr()?;
+    if config.triggers.public_url.is_none() {
+        config.triggers.public_url = Some(format!("http://{webhooks_addr}"));
+    }
     let grpc = listeners
         .grpc_addr()
         .map(|a| a.to_string())
@@ -104,7 +111,11 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
         .unwrap_or_default();
     println!("switchboard dev");
     println!("  gRPC      {grpc}   (reflection on: grpcurl -plaintext {grpc} list)");
-    println!("  HTTP      http://{http}   (/healthz, /readyz)");
+    println!("  HTTP      http://{http}   (/healthz, /readyz, /mcp/<session>, /connect/…)");
+    println!(
+        "  webhooks  {}   (provider deliveries: /webhooks/github/…, /webhooks/slack/<project>)",
+        config.triggers.public_base()
+    );
     println!(
         "  project   {} ({})",
         state.project_id.as_deref().unwrap_or("?"),
@@ -122,7 +133,7 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
     );
 
     let shutdown = switchboard_telemetry::shutdown_on_signals();
-    let results = run_all(config, listeners, shutdown).await;
+    let results = run_all(config, listeners, webhooks, shutdown).await;
     results.context("switchboard dev stopped with an error")
 }
 
@@ -130,6 +141,7 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
 async fn run_all(
     config: Config,
     listeners: switchboard_gateway::Listeners,
+    webhooks: tokio::net::TcpListener,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let stop_all = |r: anyhow::Result<()>, token: &CancellationToken| {
@@ -148,7 +160,9 @@ async fn run_all(
             stop_all(r.context("worker"), &shutdown)
         },
         async {
-            let r = switchboard_triggers::run(config.clone(), shutdown.clone()).await;
+            let r =
+                switchboard_triggers::run_with_listener(config.clone(), webhooks, shutdown.clone())
+                    .await;
             stop_all(r.context("triggers"), &shutdown)
         },
     );

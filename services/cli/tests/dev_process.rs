@@ -41,6 +41,7 @@ impl Prefixes {
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("SWITCHBOARD_GATEWAY__GRPC_ADDR", "127.0.0.1:0")
             .env("SWITCHBOARD_GATEWAY__HTTP_ADDR", "127.0.0.1:0")
+            .env("SWITCHBOARD_TRIGGERS__HTTP_ADDR", "127.0.0.1:0")
             .env("SWITCHBOARD_REDIS__KEY_PREFIX", &self.redis)
             .env("SWITCHBOARD_NATS__STREAM_PREFIX", &self.stream)
             .env("SWITCHBOARD_NATS__SUBJECT_PREFIX", &self.subject)

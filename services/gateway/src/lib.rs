@@ -130,7 +130,15 @@ pub async fn run(
     )
     .map_err(|e| GatewayError::Serve(format!("failed to build the OAuth client: {e}")))?;
     let state = AppState::new(
-        config, catalog, store, bus, sealer, results, public_url, oauth,
+        config,
+        catalog,
+        store,
+        bus,
+        sealer,
+        results,
+        public_url,
+        oauth,
+        shutdown.clone(),
     );
     serve(state, listeners, shutdown).await
 }

@@ -30,6 +30,8 @@ pub struct Inner {
     pub public_url: String,
     /// OAuth flows, refresh and revocation.
     pub oauth: switchboard_oauth::OAuth,
+    /// Cancelled when the gateway stops: long-lived streams end with it.
+    pub shutdown: tokio_util::sync::CancellationToken,
 }
 
 impl AppState {
@@ -43,6 +45,7 @@ impl AppState {
         results: crate::results::Results,
         public_url: String,
         oauth: switchboard_oauth::OAuth,
+        shutdown: tokio_util::sync::CancellationToken,
     ) -> AppState {
         AppState {
             inner: Arc::new(Inner {
@@ -55,6 +58,7 @@ impl AppState {
                 results,
                 public_url,
                 oauth,
+                shutdown,
             }),
         }
     }

@@ -110,11 +110,15 @@ pub async fn open(
     };
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Event, Status>>(16);
     let project = project.to_owned();
+    let shutdown = state.shutdown.clone();
     tokio::spawn(async move {
         loop {
             let next = tokio::select! {
                 m = messages.next() => m,
                 () = tx.closed() => break,
+                // The gateway is stopping: end the stream (a durable subscriber resumes on
+                // another replica).
+                () = shutdown.cancelled() => break,
             };
             let message = match next {
                 Some(Ok(m)) => m,

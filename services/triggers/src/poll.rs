@@ -199,7 +199,15 @@ async fn poll_once(
         .get(INTERVAL_CONFIG_FIELD)
         .and_then(Value::as_u64)
         .unwrap_or(spec.interval_secs)
-        .max(MIN_POLL_INTERVAL_SECS);
+        .max(MIN_POLL_INTERVAL_SECS)
+        .min(
+            context
+                .config
+                .triggers
+                .max_poll_interval_secs
+                .unwrap_or(u64::MAX)
+                .max(1),
+        );
     let credential = context
         .oauth
         .credential_for(project, &trigger.connected_account_id)

@@ -17,3 +17,4 @@ mod session_scope;
 mod session_update;
 mod sessions;
 mod smoke;
+mod triggers;
