@@ -135,7 +135,7 @@ impl World {
             .iter()
             .filter(|r| r.url.path().starts_with("/repos/acme/api/hooks"))
             .filter_map(|r| serde_json::from_slice::<Value>(&r.body).ok())
-            .last()
+            .next_back()
             .map(|b| {
                 b["events"]
                     .as_array()
