@@ -803,3 +803,120 @@ async fn triggers_are_the_projects_own() {
     world.triggers.stop().await;
     world.stack.stop().await;
 }
+
+/// Verifies a received webhook with the `standardwebhooks` library from PyPI.
+fn verify_with_standardwebhooks(secret: &str, request: &wiremock::Request, body: &str) -> Result<Value, String> {
+    let python = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv-mcp/bin/python");
+    assert!(python.exists(), "standardwebhooks is missing: run `make deps`");
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("webhooks/verify.py");
+    let headers: serde_json::Map<String, Value> = ["webhook-id", "webhook-timestamp", "webhook-signature"]
+        .iter()
+        .map(|h| (h.to_string(), json!(request.headers.get(*h).map(|v| v.to_str().unwrap()).unwrap_or(""))))
+        .collect();
+    let out = std::process::Command::new(python)
+        .arg(script)
+        .arg(secret)
+        .arg(json!({"headers": headers, "body": body}).to_string())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    if out.status.success() {
+        Ok(serde_json::from_str(text.trim()).unwrap())
+    } else {
+        Err(text)
+    }
+}
+
+async fn received(server: &MockServer, at_least: usize) -> Vec<wiremock::Request> {
+    for _ in 0..200 {
+        let requests = server.received_requests().await.unwrap();
+        if requests.len() >= at_least {
+            return requests;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    server.received_requests().await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signed_outgoing_webhooks_verify_with_standardwebhooks_and_failing_ones_are_disabled() {
+    let world = World::start_with(|c| {
+        c.triggers.allow_loopback_webhooks = true;
+        c.triggers.webhook_max_failures = 3;
+    })
+    .await;
+    world.account("ada").await;
+    let trigger = world.create("GITHUB_ISSUE_OPENED", "ada", json!({"owner": "acme", "repo": "api"})).await.unwrap().trigger.unwrap();
+    let healthy = MockServer::start().await;
+    Mock::given(method("POST")).and(path("/hooks")).respond_with(ResponseTemplate::new(204)).mount(&healthy).await;
+    let failing = MockServer::start().await;
+    Mock::given(method("POST")).and(path("/hooks")).respond_with(ResponseTemplate::new(500)).mount(&failing).await;
+    let mut api = world.stack.triggers(Some(&world.project.api_key));
+    // Bad targets first.
+    for (url, what) in [("ftp://127.0.0.1/x", "not https"), ("http://example.com/hooks", "plain http off loopback"), ("https://u:p@example.com/", "credentials in the URL")] {
+        let status = api
+            .create_webhook_subscription(CreateWebhookSubscriptionRequest { url: url.into(), event_types: vec![] })
+            .await
+            .unwrap_err();
+        assert_eq!(expect_error(&status, Code::InvalidArgument).0, "INVALID_WEBHOOK_URL", "{what}");
+    }
+    let created = api
+        .create_webhook_subscription(CreateWebhookSubscriptionRequest { url: format!("{}/hooks", healthy.uri()), event_types: vec![] })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(created.secret.starts_with("whsec_"));
+    let broken = api
+        .create_webhook_subscription(CreateWebhookSubscriptionRequest {
+            url: format!("{}/hooks", failing.uri()),
+            event_types: vec!["trigger.message".into()],
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .subscription
+        .unwrap();
+
+    let (secret, url, _) = world.hook().await;
+    assert_eq!(deliver(&url, &secret, "issues", "w-1", &github_example("issues", "opened")).await, 200);
+    let requests = received(&healthy, 1).await;
+    let request = &requests[0];
+    let body = String::from_utf8(request.body.clone()).unwrap();
+    let payload = verify_with_standardwebhooks(&created.secret, request, &body).expect("standardwebhooks accepts it");
+    assert_eq!(payload["type"], "trigger.message");
+    assert_eq!(payload["metadata"]["trigger_id"], trigger.id.as_str());
+    assert_eq!(payload["metadata"]["trigger_slug"], "GITHUB_ISSUE_OPENED");
+    assert_eq!(payload["metadata"]["user_id"], "ada");
+    assert!(payload["metadata"]["connected_account_id"].as_str().unwrap().starts_with("ca_"));
+    assert!(payload["metadata"]["auth_config_id"].as_str().unwrap().starts_with("ac_"));
+    assert_eq!(payload["data"]["action"], "opened");
+    assert!(payload["id"].as_str().unwrap().starts_with("ev_") && payload["timestamp"].is_string());
+    // The verifier is real: a changed body or another secret is refused.
+    assert!(verify_with_standardwebhooks(&created.secret, request, &body.replace("opened", "closed")).is_err());
+    assert!(verify_with_standardwebhooks("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", request, &body).is_err());
+
+    // The failing receiver is retried with backoff, then disabled, and an event says so.
+    let attempts = received(&failing, 3).await;
+    assert!(attempts.len() >= 3, "retried: {}", attempts.len());
+    let mut disabled = None;
+    for _ in 0..100 {
+        let listed = api.list_webhook_subscriptions(ListWebhookSubscriptionsRequest {}).await.unwrap().into_inner();
+        disabled = listed.subscriptions.into_iter().find(|s| s.id == broken.id && !s.enabled);
+        if disabled.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let disabled = disabled.expect("the failing subscription is disabled");
+    assert_eq!(disabled.consecutive_failures, 3);
+    assert!(disabled.status_reason.contains("3 consecutive"), "{}", disabled.status_reason);
+    let notices = received(&healthy, 2).await;
+    let notice: Value = serde_json::from_slice(&notices[1].body).unwrap();
+    assert_eq!(notice["type"], "webhook_subscription.disabled");
+    assert_eq!(notice["data"]["subscription_id"], broken.id.as_str());
+    // One delivery to the healthy receiver per event: nothing doubled by the retries.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(healthy.received_requests().await.unwrap().len(), 2);
+    world.triggers.stop().await;
+    world.stack.stop().await;
+}
