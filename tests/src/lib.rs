@@ -28,6 +28,7 @@ pub mod calls;
 pub mod catalogs;
 pub mod inspect;
 pub mod oauth_provider;
+pub mod procs;
 pub mod triggers;
 pub mod workers;
 

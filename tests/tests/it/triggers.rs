@@ -805,14 +805,31 @@ async fn triggers_are_the_projects_own() {
 }
 
 /// Verifies a received webhook with the `standardwebhooks` library from PyPI.
-fn verify_with_standardwebhooks(secret: &str, request: &wiremock::Request, body: &str) -> Result<Value, String> {
+fn verify_with_standardwebhooks(
+    secret: &str,
+    request: &wiremock::Request,
+    body: &str,
+) -> Result<Value, String> {
     let python = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv-mcp/bin/python");
-    assert!(python.exists(), "standardwebhooks is missing: run `make deps`");
+    assert!(
+        python.exists(),
+        "standardwebhooks is missing: run `make deps`"
+    );
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("webhooks/verify.py");
-    let headers: serde_json::Map<String, Value> = ["webhook-id", "webhook-timestamp", "webhook-signature"]
-        .iter()
-        .map(|h| (h.to_string(), json!(request.headers.get(*h).map(|v| v.to_str().unwrap()).unwrap_or(""))))
-        .collect();
+    let headers: serde_json::Map<String, Value> =
+        ["webhook-id", "webhook-timestamp", "webhook-signature"]
+            .iter()
+            .map(|h| {
+                (
+                    h.to_string(),
+                    json!(request
+                        .headers
+                        .get(*h)
+                        .map(|v| v.to_str().unwrap())
+                        .unwrap_or("")),
+                )
+            })
+            .collect();
     let out = std::process::Command::new(python)
         .arg(script)
         .arg(secret)
@@ -846,22 +863,53 @@ async fn signed_outgoing_webhooks_verify_with_standardwebhooks_and_failing_ones_
     })
     .await;
     world.account("ada").await;
-    let trigger = world.create("GITHUB_ISSUE_OPENED", "ada", json!({"owner": "acme", "repo": "api"})).await.unwrap().trigger.unwrap();
+    let trigger = world
+        .create(
+            "GITHUB_ISSUE_OPENED",
+            "ada",
+            json!({"owner": "acme", "repo": "api"}),
+        )
+        .await
+        .unwrap()
+        .trigger
+        .unwrap();
     let healthy = MockServer::start().await;
-    Mock::given(method("POST")).and(path("/hooks")).respond_with(ResponseTemplate::new(204)).mount(&healthy).await;
+    Mock::given(method("POST"))
+        .and(path("/hooks"))
+        .respond_with(ResponseTemplate::new(204))
+        .mount(&healthy)
+        .await;
     let failing = MockServer::start().await;
-    Mock::given(method("POST")).and(path("/hooks")).respond_with(ResponseTemplate::new(500)).mount(&failing).await;
+    Mock::given(method("POST"))
+        .and(path("/hooks"))
+        .respond_with(ResponseTemplate::new(500))
+        .mount(&failing)
+        .await;
     let mut api = world.stack.triggers(Some(&world.project.api_key));
     // Bad targets first.
-    for (url, what) in [("ftp://127.0.0.1/x", "not https"), ("http://example.com/hooks", "plain http off loopback"), ("https://u:p@example.com/", "credentials in the URL")] {
+    for (url, what) in [
+        ("ftp://127.0.0.1/x", "not https"),
+        ("http://example.com/hooks", "plain http off loopback"),
+        ("https://u:p@example.com/", "credentials in the URL"),
+    ] {
         let status = api
-            .create_webhook_subscription(CreateWebhookSubscriptionRequest { url: url.into(), event_types: vec![] })
+            .create_webhook_subscription(CreateWebhookSubscriptionRequest {
+                url: url.into(),
+                event_types: vec![],
+            })
             .await
             .unwrap_err();
-        assert_eq!(expect_error(&status, Code::InvalidArgument).0, "INVALID_WEBHOOK_URL", "{what}");
+        assert_eq!(
+            expect_error(&status, Code::InvalidArgument).0,
+            "INVALID_WEBHOOK_URL",
+            "{what}"
+        );
     }
     let created = api
-        .create_webhook_subscription(CreateWebhookSubscriptionRequest { url: format!("{}/hooks", healthy.uri()), event_types: vec![] })
+        .create_webhook_subscription(CreateWebhookSubscriptionRequest {
+            url: format!("{}/hooks", healthy.uri()),
+            event_types: vec![],
+        })
         .await
         .unwrap()
         .into_inner();
@@ -878,30 +926,62 @@ async fn signed_outgoing_webhooks_verify_with_standardwebhooks_and_failing_ones_
         .unwrap();
 
     let (secret, url, _) = world.hook().await;
-    assert_eq!(deliver(&url, &secret, "issues", "w-1", &github_example("issues", "opened")).await, 200);
+    assert_eq!(
+        deliver(
+            &url,
+            &secret,
+            "issues",
+            "w-1",
+            &github_example("issues", "opened")
+        )
+        .await,
+        200
+    );
     let requests = received(&healthy, 1).await;
     let request = &requests[0];
     let body = String::from_utf8(request.body.clone()).unwrap();
-    let payload = verify_with_standardwebhooks(&created.secret, request, &body).expect("standardwebhooks accepts it");
+    let payload = verify_with_standardwebhooks(&created.secret, request, &body)
+        .expect("standardwebhooks accepts it");
     assert_eq!(payload["type"], "trigger.message");
     assert_eq!(payload["metadata"]["trigger_id"], trigger.id.as_str());
     assert_eq!(payload["metadata"]["trigger_slug"], "GITHUB_ISSUE_OPENED");
     assert_eq!(payload["metadata"]["user_id"], "ada");
-    assert!(payload["metadata"]["connected_account_id"].as_str().unwrap().starts_with("ca_"));
-    assert!(payload["metadata"]["auth_config_id"].as_str().unwrap().starts_with("ac_"));
+    assert!(payload["metadata"]["connected_account_id"]
+        .as_str()
+        .unwrap()
+        .starts_with("ca_"));
+    assert!(payload["metadata"]["auth_config_id"]
+        .as_str()
+        .unwrap()
+        .starts_with("ac_"));
     assert_eq!(payload["data"]["action"], "opened");
     assert!(payload["id"].as_str().unwrap().starts_with("ev_") && payload["timestamp"].is_string());
     // The verifier is real: a changed body or another secret is refused.
-    assert!(verify_with_standardwebhooks(&created.secret, request, &body.replace("opened", "closed")).is_err());
-    assert!(verify_with_standardwebhooks("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", request, &body).is_err());
+    assert!(verify_with_standardwebhooks(
+        &created.secret,
+        request,
+        &body.replace("opened", "closed")
+    )
+    .is_err());
+    assert!(
+        verify_with_standardwebhooks("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", request, &body)
+            .is_err()
+    );
 
     // The failing receiver is retried with backoff, then disabled, and an event says so.
     let attempts = received(&failing, 3).await;
     assert!(attempts.len() >= 3, "retried: {}", attempts.len());
     let mut disabled = None;
     for _ in 0..100 {
-        let listed = api.list_webhook_subscriptions(ListWebhookSubscriptionsRequest {}).await.unwrap().into_inner();
-        disabled = listed.subscriptions.into_iter().find(|s| s.id == broken.id && !s.enabled);
+        let listed = api
+            .list_webhook_subscriptions(ListWebhookSubscriptionsRequest {})
+            .await
+            .unwrap()
+            .into_inner();
+        disabled = listed
+            .subscriptions
+            .into_iter()
+            .find(|s| s.id == broken.id && !s.enabled);
         if disabled.is_some() {
             break;
         }
@@ -909,7 +989,11 @@ async fn signed_outgoing_webhooks_verify_with_standardwebhooks_and_failing_ones_
     }
     let disabled = disabled.expect("the failing subscription is disabled");
     assert_eq!(disabled.consecutive_failures, 3);
-    assert!(disabled.status_reason.contains("3 consecutive"), "{}", disabled.status_reason);
+    assert!(
+        disabled.status_reason.contains("3 consecutive"),
+        "{}",
+        disabled.status_reason
+    );
     let notices = received(&healthy, 2).await;
     let notice: Value = serde_json::from_slice(&notices[1].body).unwrap();
     assert_eq!(notice["type"], "webhook_subscription.disabled");
