@@ -19,7 +19,7 @@ use super::{ApiKey, BenchArgs, Client};
 
 const SUCCEEDED: ExecutionStatus = ExecutionStatus::Succeeded;
 const TOKEN: &str = "ghp_bench_token_0123456789";
-const USER: &str = "bench_exec_user";
+pub const USER: &str = "bench_exec_user";
 const OWNER: &str = "bench";
 const REPO: &str = "api";
 /// The provider request body the worker makes from the arguments below.

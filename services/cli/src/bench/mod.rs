@@ -13,6 +13,7 @@ mod report;
 mod search;
 mod sessions;
 mod standin;
+mod triggers;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -85,6 +86,12 @@ pub async fn run(mut config: Config, args: BenchArgs) -> anyhow::Result<()> {
         // The children's stderr is the bench's: only what needs attention.
         config.telemetry.log_filter = "warn".into();
     }
+    // The triggers child listens on a port chosen now, so the gateway registers hooks with it.
+    let webhook_port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    config.triggers.http_addr = format!("127.0.0.1:{webhook_port}");
+    config.triggers.public_url = Some(format!("http://127.0.0.1:{webhook_port}"));
     let standin = standin::StandIn::start().await?;
     config
         .catalog
@@ -128,6 +135,7 @@ struct Figures {
     direct: Row,
     mcp_execute: Row,
     mcp_search: Row,
+    webhooks: triggers::Figures,
 }
 
 async fn measure(
@@ -153,6 +161,7 @@ async fn measure(
     };
     procs.check_running()?;
     let (gateway_kib, worker_kib) = procs.peak_kib();
+    let triggers_kib = procs.triggers_peak_kib();
     let started_stopping = Instant::now();
     let stopped = procs.stop(Duration::from_secs(30)).await;
     let stopping = started_stopping.elapsed();
@@ -166,17 +175,20 @@ async fn measure(
         direct,
         mcp_execute,
         mcp_search,
+        webhooks,
     } = figures;
     report::table(&[&create, &get, &exec, &direct, &mcp_execute, &mcp_search]);
     report::goals(&create, &exec, &direct, args.concurrency);
     report::mcp_goals(&exec, &mcp_execute, &mcp_search);
+    webhooks.print();
     report::breakdown(&breakdown, args.concurrency, &gateway_only, &get);
     let mib = |k: Option<u64>| k.map_or("?".into(), |k| format!("{:.1} MiB", k as f64 / 1024.0));
     println!();
     println!(
-        "peak memory (VmHWM): gateway {}, worker {}",
+        "peak memory (VmHWM): gateway {}, worker {}, triggers {}",
         mib(gateway_kib),
-        mib(worker_kib)
+        mib(worker_kib),
+        mib(triggers_kib)
     );
     println!(
         "stand-in answered {} requests; stopped in {:.1} s: {}",
@@ -226,7 +238,8 @@ async fn phases(
     );
 
     let [create, get] = sessions::measure(&clients, args).await?;
-    let (session_id, endpoint) = execute::prepare(channels[0].clone(), key, &clients[0]).await?;
+    let (session_id, endpoint) =
+        execute::prepare(channels[0].clone(), key.clone(), &clients[0]).await?;
     execute::warm_up(&clients[0], &session_id).await?;
     let (exec, breakdown) = execute::measure_execute(&clients, &session_id, args).await?;
     let gateway_only =
@@ -234,7 +247,9 @@ async fn phases(
     let direct = execute::measure_direct(&standin.url, args).await?;
     let [mcp_execute, mcp_search] =
         mcp::measure_all(&endpoint, &config.sessions.meta_tool_prefix, args).await?;
+    let webhooks = triggers::measure(channels[0].clone(), key.clone(), standin, args).await?;
     Ok(Figures {
+        webhooks,
         mcp_execute,
         mcp_search,
         create,

@@ -79,6 +79,7 @@ impl Proc {
 pub struct Procs {
     gateway: Proc,
     worker: Proc,
+    triggers: Proc,
     /// The gateway's gRPC address.
     pub grpc_addr: String,
     _config_file: tempfile::NamedTempFile,
@@ -115,9 +116,11 @@ impl Procs {
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
 
         let worker = Proc::spawn("worker", file.path(), Stdio::null())?;
+        let triggers = Proc::spawn("triggers", file.path(), Stdio::null())?;
         Ok(Procs {
             gateway,
             worker,
+            triggers,
             grpc_addr,
             _config_file: file,
         })
@@ -128,9 +131,14 @@ impl Procs {
         (self.gateway.peak_kib(), self.worker.peak_kib())
     }
 
+    /// Peak memory of the triggers service, in KiB.
+    pub fn triggers_peak_kib(&self) -> Option<u64> {
+        self.triggers.peak_kib()
+    }
+
     /// Whether both still run.
     pub fn check_running(&mut self) -> anyhow::Result<()> {
-        for p in [&mut self.gateway, &mut self.worker] {
+        for p in [&mut self.gateway, &mut self.worker, &mut self.triggers] {
             if let Some(status) = p.child.try_wait()? {
                 anyhow::bail!("the {} exited: {status}", p.name);
             }
@@ -156,7 +164,8 @@ impl Procs {
     /// how each ended.
     pub async fn stop(self, grace: Duration) -> Vec<String> {
         let worker = self.worker.stop(grace).await;
+        let triggers = self.triggers.stop(grace).await;
         let gateway = self.gateway.stop(grace).await;
-        vec![gateway, worker]
+        vec![gateway, worker, triggers]
     }
 }
