@@ -88,11 +88,14 @@ impl Default for GatewayConfig {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct NatsConfig {
+    /// One server URL, or several separated by commas (a cluster's seed servers).
     pub url: String,
     /// Prefix of stream names (`<prefix>_JOBS`, `<prefix>_EVENTS`).
     pub stream_prefix: String,
     /// Prefix of subjects (`<prefix>.jobs.<toolkit>`).
     pub subject_prefix: String,
+    /// Copies of each JetStream stream (1, or 3 on a 3-node cluster).
+    pub replicas: usize,
 }
 
 impl Default for NatsConfig {
@@ -101,6 +104,7 @@ impl Default for NatsConfig {
             url: "nats://127.0.0.1:4222".into(),
             stream_prefix: "SB".into(),
             subject_prefix: "sb".into(),
+            replicas: 1,
         }
     }
 }
@@ -109,9 +113,12 @@ impl Default for NatsConfig {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct RedisConfig {
+    /// One server URL; with `cluster`, one or more seed nodes separated by commas.
     pub url: String,
     /// Prefix of every key (`<prefix>:{prj_…}:…`).
     pub key_prefix: String,
+    /// Talk to a Redis Cluster (a project's keys share one hash slot).
+    pub cluster: bool,
 }
 
 impl Default for RedisConfig {
@@ -119,6 +126,7 @@ impl Default for RedisConfig {
         RedisConfig {
             url: "redis://127.0.0.1:6379".into(),
             key_prefix: "sb".into(),
+            cluster: false,
         }
     }
 }
@@ -257,6 +265,9 @@ pub struct WorkerConfig {
     pub provider_timeout_ms: u64,
     /// Retries of an idempotent tool after 429 or 5xx.
     pub max_retries: u32,
+    /// Where the worker serves Prometheus `/metrics` (none when unset; `switchboard dev`
+    /// serves every service's metrics on the gateway's HTTP side).
+    pub metrics_addr: Option<String>,
 }
 
 impl Default for WorkerConfig {
@@ -267,6 +278,7 @@ impl Default for WorkerConfig {
             max_deliver: 5,
             provider_timeout_ms: 30_000,
             max_retries: 3,
+            metrics_addr: None,
         }
     }
 }
@@ -455,7 +467,12 @@ impl Config {
                 "must be at least 16 characters",
             ));
         }
-        if !self.nats.url.starts_with("nats://") && !self.nats.url.starts_with("tls://") {
+        if self
+            .nats
+            .url
+            .split(',')
+            .any(|u| !u.trim().starts_with("nats://") && !u.trim().starts_with("tls://"))
+        {
             return Err(invalid("nats.url", "must be a nats:// or tls:// URL"));
         }
         if self.nats.stream_prefix.is_empty()
@@ -482,9 +499,10 @@ impl Config {
                 "must be a non-empty subject token without spaces or wildcards",
             ));
         }
-        if !self.redis.url.starts_with("redis://")
-            && !self.redis.url.starts_with("rediss://")
-            && !self.redis.url.starts_with("unix://")
+        if self.redis.url.split(',').any(|u| {
+            let u = u.trim();
+            !u.starts_with("redis://") && !u.starts_with("rediss://") && !u.starts_with("unix://")
+        })
         {
             return Err(invalid(
                 "redis.url",
