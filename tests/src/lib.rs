@@ -98,6 +98,15 @@ pub fn test_config() -> Config {
     config.redis.key_prefix = format!("sbt-{unique}");
     config.nats.url = std::env::var("SWITCHBOARD_TEST_NATS_URL")
         .unwrap_or_else(|_| "nats://127.0.0.1:4222".into());
+    // `scripts/clusters.sh test` points the suite at a 3-node NATS cluster (streams R3) and a
+    // 3-master Redis Cluster with these.
+    if let Some(replicas) = std::env::var("SWITCHBOARD_TEST_NATS_REPLICAS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        config.nats.replicas = replicas;
+    }
+    config.redis.cluster = std::env::var("SWITCHBOARD_TEST_REDIS_CLUSTER").is_ok_and(|v| v == "1");
     config.nats.stream_prefix = format!("SBT_{}", unique.to_uppercase());
     config.nats.subject_prefix = format!("sbt{unique}");
     config.catalog.dir = toolkits_dir();
@@ -263,7 +272,7 @@ impl Stack {
 
     /// A store handle on the stack's Redis prefix, to inspect what was written.
     pub async fn store(&self) -> switchboard_store::Store {
-        switchboard_store::Store::connect(&self.config.redis.url, &self.config.redis.key_prefix)
+        switchboard_store::Store::from_config(&self.config.redis)
             .await
             .expect("store")
     }
@@ -273,31 +282,14 @@ impl Stack {
         self.keys().await.len()
     }
 
-    /// The Redis keys under the stack's prefix, as SCAN gives them.
+    /// The Redis keys under the stack's prefix, as SCAN gives them (on every node of a
+    /// cluster: the test config lists all its masters).
     pub async fn keys(&self) -> Vec<String> {
-        let client = redis_client(&self.config.redis.url);
-        let mut conn = client
-            .get_multiplexed_async_connection()
-            .await
-            .expect("redis");
-        let mut cursor: u64 = 0;
         let mut all = Vec::new();
-        loop {
-            let (next, keys): (u64, Vec<String>) = redis_cmd("SCAN")
-                .arg(cursor)
-                .arg("MATCH")
-                .arg(format!("{}:*", self.config.redis.key_prefix))
-                .arg("COUNT")
-                .arg(1000)
-                .query_async(&mut conn)
-                .await
-                .expect("scan");
-            all.extend(keys);
-            if next == 0 {
-                return all;
-            }
-            cursor = next;
+        for url in self.config.redis.url.split(',') {
+            all.extend(scan_node(url.trim(), &self.config.redis.key_prefix, false).await);
         }
+        all
     }
 
     /// Stops the gateway and leaves what it stored: for a second gateway on the same prefixes
@@ -320,11 +312,8 @@ impl Stack {
     /// Stops the gateway and removes everything under the stack's prefixes.
     pub async fn stop(mut self) {
         self.stop_gateway().await;
-        if let Ok(store) =
-            switchboard_store::Store::connect(&self.config.redis.url, &self.config.redis.key_prefix)
-                .await
-        {
-            let _ = store.purge_prefix().await;
+        for url in self.config.redis.url.split(',') {
+            scan_node(url.trim(), &self.config.redis.key_prefix, true).await;
         }
         let names = switchboard_bus::Names {
             stream_prefix: self.config.nats.stream_prefix.clone(),
@@ -336,6 +325,39 @@ impl Stack {
         {
             bus.delete_streams().await;
         }
+    }
+}
+
+/// The keys under `prefix` on one Redis node (unlinked when `delete`).
+async fn scan_node(url: &str, prefix: &str, delete: bool) -> Vec<String> {
+    let client = redis_client(url);
+    let Ok(mut conn) = client.get_multiplexed_async_connection().await else {
+        return Vec::new();
+    };
+    let mut cursor: u64 = 0;
+    let mut all = Vec::new();
+    loop {
+        let Ok((next, keys)): Result<(u64, Vec<String>), _> = redis_cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(format!("{prefix}:*"))
+            .arg("COUNT")
+            .arg(1000)
+            .query_async(&mut conn)
+            .await
+        else {
+            return all;
+        };
+        if delete {
+            for key in &keys {
+                let _: Result<i64, _> = redis_cmd("UNLINK").arg(key).query_async(&mut conn).await;
+            }
+        }
+        all.extend(keys);
+        if next == 0 {
+            return all;
+        }
+        cursor = next;
     }
 }
 
@@ -360,6 +382,15 @@ pub async fn connect(addr: SocketAddr) -> Channel {
 }
 
 pub use redis_shim::{redis_client, redis_cmd};
+
+/// A plain NATS client on the stack's servers (one URL, or a cluster's comma-separated seeds).
+pub async fn nats_client(urls: &str) -> async_nats::Client {
+    let servers: Vec<async_nats::ServerAddr> = urls
+        .split(',')
+        .map(|u| u.trim().parse().expect("nats url"))
+        .collect();
+    async_nats::connect(servers).await.expect("connect to NATS")
+}
 
 mod redis_shim {
     //! Raw Redis access for tests, through the store crate's dependency.

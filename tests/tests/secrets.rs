@@ -105,7 +105,7 @@ async fn no_credential_appears_in_replies_errors_records_store_bus_or_logs() {
     let mut seen: Vec<String> = Vec::new();
     // Everything published on the bus under the stack's subject prefix.
     let mut bus_messages = {
-        let client = async_nats::connect(&stack.config.nats.url).await.unwrap();
+        let client = nats_client(&stack.config.nats.url).await;
         client
             .subscribe(format!("{}.>", stack.config.nats.subject_prefix))
             .await
@@ -330,7 +330,7 @@ async fn oauth_secrets_stay_hidden(logs: &Logs) {
     let workers = Workers::spawn(&stack.config, 1);
     let project = stack.project().await;
     let mut sessions = stack.sessions(Some(&project.api_key));
-    let nats = async_nats::connect(&stack.config.nats.url).await.unwrap();
+    let nats = nats_client(&stack.config.nats.url).await;
     let mut bus_messages = nats
         .subscribe(format!("{}.>", stack.config.nats.subject_prefix))
         .await

@@ -133,11 +133,20 @@ impl Bus {
         names: Names,
         connect_timeout: Duration,
     ) -> Result<Bus, BusError> {
+        // A comma-separated list names a cluster's seed servers; the client learns the rest.
+        let servers: Vec<async_nats::ServerAddr> = url
+            .split(',')
+            .map(|u| u.trim().parse())
+            .collect::<Result<_, _>>()
+            .map_err(|e: std::io::Error| BusError::Connect {
+                url: url.to_owned(),
+                message: e.to_string(),
+            })?;
         let client = async_nats::ConnectOptions::new()
             .name("switchboard")
             .connection_timeout(connect_timeout)
             .retry_on_initial_connect()
-            .connect(url);
+            .connect(servers);
         let client = tokio::time::timeout(connect_timeout, client)
             .await
             .map_err(|_| BusError::Connect {
@@ -159,7 +168,8 @@ impl Bus {
     /// Creates the job and event streams when missing (idempotent; any replica may call it).
     /// The job stream holds at most `max_jobs` messages and refuses new ones past that, so a
     /// full queue is an error at publish time, not a hang.
-    pub async fn ensure_streams(&self, max_jobs: i64) -> Result<(), BusError> {
+    /// `replicas`: copies of each stream (3 on a 3-node JetStream cluster).
+    pub async fn ensure_streams(&self, max_jobs: i64, replicas: usize) -> Result<(), BusError> {
         let jobs = stream::Config {
             name: self.names.jobs_stream(),
             subjects: vec![self.names.jobs_wildcard()],
@@ -168,6 +178,7 @@ impl Bus {
             max_messages: max_jobs,
             discard: stream::DiscardPolicy::New,
             duplicate_window: Duration::from_secs(120),
+            num_replicas: replicas.max(1),
             ..Default::default()
         };
         let events = stream::Config {
@@ -177,6 +188,7 @@ impl Bus {
             storage: stream::StorageType::File,
             max_age: Duration::from_secs(7 * 24 * 3600),
             duplicate_window: Duration::from_secs(120),
+            num_replicas: replicas.max(1),
             ..Default::default()
         };
         for config in [jobs, events] {

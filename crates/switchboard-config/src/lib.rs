@@ -502,8 +502,7 @@ impl Config {
         if self.redis.url.split(',').any(|u| {
             let u = u.trim();
             !u.starts_with("redis://") && !u.starts_with("rediss://") && !u.starts_with("unix://")
-        })
-        {
+        }) {
             return Err(invalid(
                 "redis.url",
                 "must be a redis://, rediss:// or unix:// URL",

@@ -311,17 +311,25 @@ impl OAuth {
             .app_for(project, &auth_config)
             .await
             .map_err(unavailable)?;
+        let toolkit = stored.account.toolkit.as_str();
         let mut attempt = 0u32;
         let granted = loop {
             attempt += 1;
             match flow::refresh(&self.inner.http, &app, &refresh_token, self.timeout()).await {
-                Ok(g) => break g,
+                Ok(g) => {
+                    switchboard_metrics::token_refresh(toolkit, "ok");
+                    break g;
+                }
                 Err(TokenError::Transient(why)) if attempt < 3 => {
                     tracing::info!(account_id, attempt, reason = %why, "token refresh failed; retrying");
                     tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await;
                 }
-                Err(TokenError::Transient(why)) => return Err(RefreshError::Unavailable(why)),
+                Err(TokenError::Transient(why)) => {
+                    switchboard_metrics::token_refresh(toolkit, "unavailable");
+                    return Err(RefreshError::Unavailable(why));
+                }
                 Err(rejected) => {
+                    switchboard_metrics::token_refresh(toolkit, "expired");
                     let reason = format!("the provider refused to refresh the token ({rejected})");
                     self.expire(project, &stored.account, &reason).await;
                     return Err(RefreshError::Expired(reason));

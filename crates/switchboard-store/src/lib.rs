@@ -24,14 +24,84 @@ pub use projects::{ApiKeySecret, Authenticated};
 pub use sessions::SessionPage;
 pub use triggers::{Route, StoredTrigger, TriggerFilter};
 
+/// A connection to one Redis server or to a Redis Cluster. Every key of a project carries the
+/// project in a hash tag, so on a cluster each script and transaction touches one slot.
+#[derive(Clone)]
+pub(crate) enum Conn {
+    Single(ConnectionManager),
+    Cluster(redis::cluster_async::ClusterConnection),
+}
+
+impl redis::aio::ConnectionLike for Conn {
+    fn req_packed_command<'a>(
+        &'a mut self,
+        cmd: &'a redis::Cmd,
+    ) -> redis::RedisFuture<'a, redis::Value> {
+        match self {
+            Conn::Single(c) => c.req_packed_command(cmd),
+            Conn::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a redis::Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> redis::RedisFuture<'a, Vec<redis::Value>> {
+        match self {
+            Conn::Single(c) => c.req_packed_commands(pipeline, offset, count),
+            Conn::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Conn::Single(c) => c.get_db(),
+            Conn::Cluster(c) => c.get_db(),
+        }
+    }
+}
+
 /// A handle on the store; cheap to clone, shared by every request.
 #[derive(Clone)]
 pub struct Store {
-    conn: ConnectionManager,
+    conn: Conn,
     keys: keys::Keys,
 }
 
 impl Store {
+    /// Connects to what `config` names (one server, or a cluster's seed nodes).
+    pub async fn from_config(config: &switchboard_config::RedisConfig) -> Result<Store, Error> {
+        if config.cluster {
+            Store::connect_cluster(&config.url, &config.key_prefix).await
+        } else {
+            Store::connect(&config.url, &config.key_prefix).await
+        }
+    }
+
+    /// Connects to a Redis Cluster through its comma-separated seed nodes.
+    pub async fn connect_cluster(urls: &str, key_prefix: &str) -> Result<Store, Error> {
+        let nodes: Vec<&str> = urls.split(',').map(str::trim).collect();
+        let client = redis::cluster::ClusterClient::builder(nodes)
+            .connection_timeout(Duration::from_secs(5))
+            .response_timeout(Duration::from_secs(5))
+            .retries(4)
+            .build()
+            .map_err(|e| {
+                Error::invalid(
+                    "INVALID_CONFIG",
+                    "redis.url",
+                    format!("not Redis Cluster URLs: {e}"),
+                )
+            })?;
+        let conn = client.get_async_connection().await.map_err(unavailable)?;
+        Ok(Store {
+            conn: Conn::Cluster(conn),
+            keys: keys::Keys::new(key_prefix),
+        })
+    }
+
     /// Connects to Redis at `url`; every key starts with `key_prefix`.
     pub async fn connect(url: &str, key_prefix: &str) -> Result<Store, Error> {
         let client = redis::Client::open(url).map_err(|e| {
@@ -51,7 +121,7 @@ impl Store {
             .await
             .map_err(unavailable)?;
         Ok(Store {
-            conn,
+            conn: Conn::Single(conn),
             keys: keys::Keys::new(key_prefix),
         })
     }

@@ -85,7 +85,7 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
         config.crypto.keys.insert("dev".into(), key);
         config.crypto.current_key = "dev".into();
     }
-    let store = Store::connect(&config.redis.url, &config.redis.key_prefix)
+    let store = Store::from_config(&config.redis)
         .await
         .with_context(|| format!("failed to reach Redis at {}", config.redis.url))?;
     let created = ensure_dev_project(&store, &mut state).await?;

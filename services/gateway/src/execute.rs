@@ -121,6 +121,7 @@ pub async fn run(
     project: String,
     req: ExecuteToolRequest,
 ) -> Result<ExecuteToolResponse, Status> {
+    let started = std::time::Instant::now();
     required(&req.session_id, "session_id")?;
     required(&req.tool_slug, "tool_slug")?;
     let mode = ExecutionMode::try_from(req.mode).map_err(|_| {
@@ -180,6 +181,7 @@ pub async fn run(
     })?;
     let config = session.config.clone().unwrap_or_default();
     if !Scope::new(&config, &state.catalog).tool_allowed(tool) {
+        switchboard_metrics::execution_rejected("scope");
         return Err(Error::PermissionDenied {
             reason: "TOOL_NOT_IN_SESSION",
             message: format!(
@@ -189,8 +191,9 @@ pub async fn run(
         }
         .into());
     }
-    let args = read_arguments(state, &req)?;
-    arguments::validate(&tool.input_validator, &args)?;
+    let rejected = |_: &Error| switchboard_metrics::execution_rejected("arguments");
+    let args = read_arguments(state, &req).inspect_err(rejected)?;
+    arguments::validate(&tool.input_validator, &args).inspect_err(rejected)?;
 
     let toolkit = state
         .catalog
@@ -297,6 +300,11 @@ pub async fn run(
         if !not_run {
             tracing::info!(execution_id = %execution.id, "job reached a worker although its publish was not acknowledged");
         } else {
+            switchboard_metrics::execution_rejected(if full {
+                "queue_full"
+            } else {
+                "bus_unavailable"
+            });
             return Err(if full {
                 Error::ResourceExhausted {
                     reason: "QUEUE_FULL",
@@ -318,6 +326,13 @@ pub async fn run(
             .into());
         }
     }
+    switchboard_metrics::execution_accepted(&tool.toolkit);
+    // Observed on every way out from here: the answer, a timeout or an error.
+    let _timer = switchboard_metrics::execution_timer(
+        &tool.toolkit,
+        if sync { "sync" } else { "async" },
+        started,
+    );
 
     let Some(waiter) = waiter else {
         return Ok(ExecuteToolResponse {
@@ -355,6 +370,7 @@ pub async fn run(
         .transition_execution(&project, &timed_out, &[ExecutionStatus::Queued])
         .await?
     {
+        switchboard_metrics::execution_ended(&tool.toolkit, &tool.slug, "TIMED_OUT");
         format!("no worker took execution {} within {timeout_ms} ms; it ended TIMED_OUT without running", execution.id)
     } else {
         format!(

@@ -1,5 +1,8 @@
-//! The HTTP side: `/healthz` (the process is up), `/readyz` (NATS and Redis answer now), and
-//! the Connect Link pages and OAuth callback (`links.rs`).
+//! The HTTP side: `/healthz` (the process is up), `/readyz` (NATS and Redis answer now),
+//! `/metrics` (Prometheus), and the Connect Link pages and OAuth callback (`links.rs`).
+//!
+//! `/metrics` is public like `/healthz`: keep it off the public ingress, or let only the
+//! scraper reach it (a NetworkPolicy), since it shows traffic per toolkit and tool.
 
 use std::time::Duration;
 
@@ -16,6 +19,7 @@ pub fn router(state: AppState, shutdown: tokio_util::sync::CancellationToken) ->
         .merge(crate::mcp::router(state.clone(), shutdown))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(switchboard_metrics::handler))
         .route(
             "/connect/{token}",
             get(crate::links::open_link).post(crate::links::submit_form),

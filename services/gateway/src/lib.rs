@@ -82,14 +82,12 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> Result<(), GatewayError> {
     let catalog = Arc::new(load_catalog(&config)?);
-    let store = Store::connect(&config.redis.url, &config.redis.key_prefix)
-        .await
-        .map_err(|e| {
-            GatewayError::Redis(format!(
-                "cannot connect to {}: {e}",
-                redact_url(&config.redis.url)
-            ))
-        })?;
+    let store = Store::from_config(&config.redis).await.map_err(|e| {
+        GatewayError::Redis(format!(
+            "cannot connect to {}: {e}",
+            redact_url(&config.redis.url)
+        ))
+    })?;
     let bus = switchboard_bus::Bus::connect(
         &config.nats.url,
         switchboard_bus::Names {
@@ -99,7 +97,7 @@ pub async fn run(
         Duration::from_secs(10),
     )
     .await?;
-    bus.ensure_streams(config.executions.max_queued_jobs)
+    bus.ensure_streams(config.executions.max_queued_jobs, config.nats.replicas)
         .await?;
     let sealer = switchboard_crypto::Sealer::new(&config.crypto.keys, &config.crypto.current_key)
         .map_err(|e| GatewayError::Crypto(e.to_string()))?;

@@ -142,6 +142,7 @@ pub async fn open(
                             .await;
                         break;
                     }
+                    switchboard_metrics::trigger_event_delivered("grpc");
                     let _ = message.ack().await;
                 }
                 _ => {

@@ -118,7 +118,9 @@ async fn deliver_event(context: &Context, event: &Envelope, body: &[u8]) -> bool
         };
         let secret = String::from_utf8_lossy(&secret).into_owned();
         let ok = post(context, &subscription, &secret, event, body).await;
+        switchboard_metrics::webhook_delivery(ok);
         if ok {
+            switchboard_metrics::trigger_event_delivered("webhook");
             let _ = context
                 .store
                 .first_seen(project, &marker, Duration::from_secs(7 * 24 * 3600))

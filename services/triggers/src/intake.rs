@@ -32,6 +32,9 @@ const SLACK_WINDOW_SECS: i64 = 5 * 60;
 pub fn router(context: Arc<Context>) -> Router {
     Router::new()
         .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
+        // This port faces the providers: expose only `/webhooks/` publicly (ingress paths or a
+        // NetworkPolicy), so `/metrics` stays with the scraper.
+        .route("/metrics", get(switchboard_metrics::handler))
         .route("/webhooks/github/{project}/{route}", post(github))
         .route("/webhooks/slack/{project}", post(slack))
         .with_state(context)
@@ -80,6 +83,7 @@ async fn publish_all(
         );
         event.id = event_id(source, &trigger.id);
         context.publish(&event).await?;
+        switchboard_metrics::trigger_event_in(&trigger.toolkit, "webhook");
         published += 1;
     }
     Ok(published)
@@ -128,14 +132,25 @@ async fn deliver(
     action: Option<&str>,
     data: &Value,
 ) -> Response {
+    let provider = if dedup_key.starts_with("slack:") {
+        "slack"
+    } else {
+        "github"
+    };
     match context
         .store
         .first_seen(project, dedup_key, DEDUP_WINDOW)
         .await
     {
         Ok(true) => {}
-        Ok(false) => return answer(StatusCode::OK, "already received"),
-        Err(_) => return answer(StatusCode::SERVICE_UNAVAILABLE, "try again"),
+        Ok(false) => {
+            switchboard_metrics::webhook_intake(provider, "duplicate");
+            return answer(StatusCode::OK, "already received");
+        }
+        Err(_) => {
+            switchboard_metrics::webhook_intake(provider, "error");
+            return answer(StatusCode::SERVICE_UNAVAILABLE, "try again");
+        }
     }
     let outcome = match matching(context, project, route_id, event, action).await {
         Ok(matched) => publish_all(context, project, dedup_key, matched, data).await,
@@ -143,6 +158,7 @@ async fn deliver(
     };
     match outcome {
         Ok(n) => {
+            switchboard_metrics::webhook_intake(provider, "accepted");
             tracing::debug!(
                 project_id = project,
                 delivery = dedup_key,
@@ -152,6 +168,7 @@ async fn deliver(
             (StatusCode::OK, Json(json!({"events": n}))).into_response()
         }
         Err(e) => {
+            switchboard_metrics::webhook_intake(provider, "error");
             tracing::warn!(project_id = project, delivery = dedup_key, error = %e, "delivery not published; the provider will retry");
             let _ = context.store.forget_seen(project, dedup_key).await;
             answer(StatusCode::SERVICE_UNAVAILABLE, "try again")
@@ -175,6 +192,7 @@ async fn github(
     };
     let (route, sealed) = route;
     let Ok(secret) = context.sealer.open(&sealed, &route.id) else {
+        switchboard_metrics::webhook_intake("github", "bad_signature");
         return answer(StatusCode::UNAUTHORIZED, "signature does not match");
     };
     let given = header(&headers, "x-hub-signature-256");
@@ -184,6 +202,7 @@ async fn github(
     );
     if !same(given.as_bytes(), expected.as_bytes()) {
         tracing::info!(project_id = %project, route_id = %route.id, "GitHub delivery with a bad signature refused");
+        switchboard_metrics::webhook_intake("github", "bad_signature");
         return answer(StatusCode::UNAUTHORIZED, "signature does not match");
     }
     let event = header(&headers, "x-github-event").to_owned();
@@ -226,6 +245,7 @@ async fn slack(
         return answer(StatusCode::NOT_FOUND, "unknown project");
     }
     let Some(secret) = context.config.triggers.slack_signing_secret.as_deref() else {
+        switchboard_metrics::webhook_intake("slack", "bad_signature");
         return answer(
             StatusCode::UNAUTHORIZED,
             "no Slack signing secret is configured",
@@ -233,6 +253,7 @@ async fn slack(
     };
     let timestamp = header(&headers, "x-slack-request-timestamp");
     let Ok(ts) = timestamp.parse::<i64>() else {
+        switchboard_metrics::webhook_intake("slack", "bad_signature");
         return answer(StatusCode::UNAUTHORIZED, "missing or bad timestamp");
     };
     let now = std::time::SystemTime::now()
@@ -240,6 +261,7 @@ async fn slack(
         .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
         .unwrap_or(0);
     if (now - ts).abs() > SLACK_WINDOW_SECS {
+        switchboard_metrics::webhook_intake("slack", "bad_signature");
         return answer(StatusCode::UNAUTHORIZED, "stale request");
     }
     let mut base = format!("v0:{timestamp}:").into_bytes();
@@ -252,6 +274,7 @@ async fn slack(
         header(&headers, "x-slack-signature").as_bytes(),
         expected.as_bytes(),
     ) {
+        switchboard_metrics::webhook_intake("slack", "bad_signature");
         return answer(StatusCode::UNAUTHORIZED, "signature does not match");
     }
     let Ok(payload) = serde_json::from_slice::<Value>(&body) else {

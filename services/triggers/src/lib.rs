@@ -155,7 +155,7 @@ pub async fn run_with_listener(
             base_url_overrides: config.catalog.base_urls.clone(),
         },
     )?);
-    let store = Store::connect(&config.redis.url, &config.redis.key_prefix)
+    let store = Store::from_config(&config.redis)
         .await
         .map_err(|e| TriggersError::Redis(e.to_string()))?;
     let sealer = Sealer::new(&config.crypto.keys, &config.crypto.current_key)
@@ -165,7 +165,7 @@ pub async fn run_with_listener(
         subject_prefix: config.nats.subject_prefix.clone(),
     };
     let bus = Bus::connect(&config.nats.url, names, Duration::from_secs(10)).await?;
-    bus.ensure_streams(config.executions.max_queued_jobs)
+    bus.ensure_streams(config.executions.max_queued_jobs, config.nats.replicas)
         .await?;
     let oauth = switchboard_oauth::OAuth::new(
         config.oauth.clone(),

@@ -244,6 +244,7 @@ async fn poll_once(
         );
         event.id = item_event_id(&trigger.id, item);
         context.publish(&event).await?;
+        switchboard_metrics::trigger_event_in(&trigger.toolkit, "poll");
     }
     // Only now: a crash before this line publishes the same items again, under the same ids.
     context

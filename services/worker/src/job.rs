@@ -54,6 +54,9 @@ fn failed(
 /// Handles one job message in a `job` span that continues the trace of the message's
 /// `traceparent` header (the gateway's `ExecuteTool` span).
 pub(crate) async fn handle(context: &Arc<Context>, message: Message) {
+    if message.info().is_ok_and(|i| i.delivered > 1) {
+        switchboard_metrics::job_redelivered();
+    }
     let span = tracing::info_span!("job", execution_id = tracing::field::Empty);
     if let Some(traceparent) = message
         .headers
@@ -203,6 +206,10 @@ async fn finish(
         )
         .await?;
     let final_record = if stored {
+        // Counted once, by whoever stored the final record.
+        let status = ended.status().as_str_name();
+        let status = status.trim_start_matches("EXECUTION_STATUS_");
+        switchboard_metrics::execution_ended(&ended.toolkit, &ended.tool_slug, status);
         ended
     } else {
         context
@@ -328,6 +335,7 @@ async fn execute(
     }
     .instrument(call_span);
     tokio::pin!(call);
+    let started = std::time::Instant::now();
     let result = loop {
         tokio::select! {
             result = &mut call => break result,
@@ -341,6 +349,12 @@ async fn execute(
             }
         }
     };
+    let outcome = match &result.outcome {
+        Outcome::Success(_) => "ok",
+        Outcome::Failed { code, .. } if *code == provider::PROVIDER_TIMEOUT => "timeout",
+        Outcome::Failed { .. } => "error",
+    };
+    switchboard_metrics::provider_call(&toolkit.slug, &tool.slug, outcome, started.elapsed());
     let mut ended = execution.clone();
     ended.attempts = ended
         .attempts

@@ -36,6 +36,11 @@ pub enum WorkerError {
     Http(String),
     #[error("nats: {0}")]
     Consume(String),
+    #[error("metrics listener {addr}: {source}")]
+    Metrics {
+        addr: String,
+        source: std::io::Error,
+    },
 }
 
 /// What every job handler shares.
@@ -59,7 +64,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Work
             base_url_overrides: config.catalog.base_urls.clone(),
         },
     )?;
-    let store = Store::connect(&config.redis.url, &config.redis.key_prefix)
+    let store = Store::from_config(&config.redis)
         .await
         .map_err(|e| WorkerError::Redis(e.to_string()))?;
     let sealer = Sealer::new(&config.crypto.keys, &config.crypto.current_key)
@@ -69,7 +74,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Work
         subject_prefix: config.nats.subject_prefix.clone(),
     };
     let bus = Bus::connect(&config.nats.url, names, Duration::from_secs(10)).await?;
-    bus.ensure_streams(config.executions.max_queued_jobs)
+    bus.ensure_streams(config.executions.max_queued_jobs, config.nats.replicas)
         .await?;
     let concurrency = config.worker.concurrency;
     let consumer = bus
@@ -112,6 +117,12 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Work
         oauth,
         worker_id: ulid::Ulid::new().to_string().to_lowercase(),
     });
+    // Metrics and the backlog refresher stop with the worker, however it stops.
+    let metrics_stop = shutdown.child_token();
+    if let Some(addr) = &context.config.worker.metrics_addr {
+        serve_metrics(addr, metrics_stop.clone()).await?;
+    }
+    tokio::spawn(refresh_backlog(consumer.clone(), metrics_stop.clone()));
     tracing::info!(worker_id = %context.worker_id, concurrency, "worker pulling jobs");
 
     let mut messages = consumer
@@ -160,5 +171,91 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Work
             tracing::warn!("grace period over with jobs still running; they will be redelivered")
         }
     }
+    metrics_stop.cancel();
     Ok(())
+}
+
+/// Serves `/metrics` and `/healthz` on `addr` until `stop`; the address it bound.
+async fn serve_metrics(
+    addr: &str,
+    stop: CancellationToken,
+) -> Result<std::net::SocketAddr, WorkerError> {
+    let failed = |source| WorkerError::Metrics {
+        addr: addr.to_owned(),
+        source,
+    };
+    let listener = tokio::net::TcpListener::bind(addr).await.map_err(failed)?;
+    let bound = listener.local_addr().map_err(failed)?;
+    let router = axum::Router::new()
+        .route("/metrics", axum::routing::get(switchboard_metrics::handler))
+        .route("/healthz", axum::routing::get(|| async { "ok" }));
+    tokio::spawn(async move {
+        let serve = axum::serve(listener, router).with_graceful_shutdown(stop.cancelled_owned());
+        if let Err(e) = serve.await {
+            tracing::warn!(error = %e, "metrics server stopped");
+        }
+    });
+    tracing::info!(addr = %bound, "serving metrics");
+    Ok(bound)
+}
+
+/// Keeps `switchboard_job_backlog` current: every replica reads the one shared consumer, so
+/// each reports the same figure (aggregate with `max`, not `sum`).
+async fn refresh_backlog(
+    mut consumer: async_nats::jetstream::consumer::PullConsumer,
+    stop: CancellationToken,
+) {
+    loop {
+        match consumer.info().await {
+            Ok(info) => switchboard_metrics::set_job_backlog(
+                info.num_pending
+                    .saturating_add(u64::try_from(info.num_ack_pending).unwrap_or(u64::MAX)),
+            ),
+            Err(e) => tracing::debug!(error = %e, "job consumer info unavailable"),
+        }
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(Duration::from_secs(5)) => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[tokio::test]
+    async fn metrics_are_served_on_the_configured_address() {
+        let stop = CancellationToken::new();
+        let addr = serve_metrics("127.0.0.1:0", stop.clone()).await.unwrap();
+        switchboard_metrics::job_redelivered();
+        let response = reqwest::get(format!("http://{addr}/metrics"))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(
+            response.headers()["content-type"],
+            switchboard_metrics::CONTENT_TYPE
+        );
+        let text = response.text().await.unwrap();
+        assert!(
+            text.contains("switchboard_job_redeliveries_total "),
+            "{text}"
+        );
+        let health = reqwest::get(format!("http://{addr}/healthz"))
+            .await
+            .unwrap();
+        assert_eq!(health.status(), 200);
+        stop.cancel();
+    }
+
+    #[tokio::test]
+    async fn a_bad_metrics_address_stops_the_start() {
+        let err = serve_metrics("not an address", CancellationToken::new())
+            .await
+            .unwrap_err();
+        assert!(matches!(err, WorkerError::Metrics { .. }), "{err}");
+    }
 }

@@ -673,9 +673,7 @@ async fn refresh_before_expiry_once_across_workers_with_rotation_and_invalid_gra
     assert_eq!(flow.account(&account.id).await.status, "ACTIVE");
 
     // invalid_grant: the account EXPIRED, the call fails clearly, and the event is on the bus.
-    let nats = async_nats::connect(&flow.stack.config.nats.url)
-        .await
-        .unwrap();
+    let nats = nats_client(&flow.stack.config.nats.url).await;
     let mut events = nats
         .subscribe(format!(
             "{}.events.>",

@@ -98,7 +98,7 @@ pub async fn run(mut config: Config, args: BenchArgs) -> anyhow::Result<()> {
         .base_urls
         .insert("github".into(), standin.url.clone());
 
-    let store = Store::connect(&config.redis.url, &config.redis.key_prefix)
+    let store = Store::from_config(&config.redis)
         .await
         .context("failed to reach Redis")?;
     let result = tokio::select! {

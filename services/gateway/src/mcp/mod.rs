@@ -193,6 +193,7 @@ impl ServerHandler for McpServer {
         context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
         let caller = caller(&context)?;
+        switchboard_metrics::mcp_request("list_tools", "");
         let config = caller.session.config.clone().unwrap_or_default();
         let scope = Scope::new(&config, &self.state.catalog);
         let tools: Vec<McpTool> = if scope.is_direct() {
@@ -220,6 +221,16 @@ impl ServerHandler for McpServer {
             span,
         )
         .await;
+        // The tool label stays bounded: a meta tool's action, or `direct` / `unknown`.
+        let prefix = self.state.config.sessions.meta_tool_prefix.as_str();
+        let tool_label = match &outcome {
+            meta::Outcome::Meta { .. } => {
+                request.name.strip_prefix(prefix).unwrap_or(&request.name)
+            }
+            meta::Outcome::Direct(_) => "direct",
+            meta::Outcome::UnknownTool => "unknown",
+        };
+        switchboard_metrics::mcp_request("call_tool", tool_label);
         let result = match outcome {
             meta::Outcome::Meta {
                 data,
