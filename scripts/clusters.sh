@@ -15,6 +15,23 @@ free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
 }
 
+# A Redis Cluster node also listens on its port + 10000 (the cluster bus): pick a port below
+# 55536 whose bus port is free too.
+free_redis_port() {
+  python3 - <<'PY'
+import random, socket
+while True:
+    p = random.randint(20000, 45000)
+    try:
+        for port in (p, p + 10000):
+            s = socket.socket(); s.bind(("127.0.0.1", port)); s.close()
+        print(p)
+        break
+    except OSError:
+        continue
+PY
+}
+
 wait_port() {
   for _ in $(seq 1 200); do
     if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
@@ -28,7 +45,7 @@ start() {
   local dir
   dir=$(mktemp -d /tmp/sb-clusters.XXXXXX)
   local np=() cp=() mp=() rp=()
-  for i in 1 2 3; do np+=("$(free_port)"); cp+=("$(free_port)"); mp+=("$(free_port)"); rp+=("$(free_port)"); done
+  for i in 1 2 3; do np+=("$(free_port)"); cp+=("$(free_port)"); mp+=("$(free_port)"); rp+=("$(free_redis_port)"); done
   local routes="nats://127.0.0.1:${cp[0]},nats://127.0.0.1:${cp[1]},nats://127.0.0.1:${cp[2]}"
   for i in 0 1 2; do
     mkdir -p "$dir/n$i" "$dir/r$i"
@@ -41,7 +58,10 @@ start() {
       >"$dir/r$i.log" 2>&1 &
     echo $! >>"$dir/pids"
   done
-  for i in 0 1 2; do wait_port "${np[$i]}"; wait_port "${rp[$i]}"; done
+  for i in 0 1 2; do
+    wait_port "${np[$i]}" || { cat "$dir/n$i.log" >&2; stop "$dir"; exit 1; }
+    wait_port "${rp[$i]}" || { cat "$dir/r$i.log" >&2; stop "$dir"; exit 1; }
+  done
   redis-cli --cluster create "127.0.0.1:${rp[0]}" "127.0.0.1:${rp[1]}" "127.0.0.1:${rp[2]}" \
     --cluster-replicas 0 --cluster-yes >"$dir/create.log" 2>&1
   for _ in $(seq 1 200); do

@@ -7,6 +7,13 @@ log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 cargo test --workspace --no-fail-fast "$@" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
+./scripts/validate-deploy.sh 2>&1 | tee -a "$log"; [ "${PIPESTATUS[0]}" -eq 0 ] || status=1 # deploy/: adds a "test result:" line
+# A representative set again, against a 3-node NATS cluster (streams R3) and a 3-master Redis
+# Cluster started on loopback for this run.
+./scripts/clusters.sh test -p switchboard-tests --test it --no-fail-fast -- \
+  sessions:: session_update:: execute:: execute_scale:: triggers:: \
+  oauth::authorize_link oauth::refresh_before mcp::an_mcp_client 2>&1 | tee -a "$log"
+[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 
 read -r passed failed ignored < <(
   grep -E '^test result: ' "$log" | sed -E 's/.* ([0-9]+) passed; ([0-9]+) failed; ([0-9]+) ignored.*/\1 \2 \3/' |

@@ -408,3 +408,26 @@ impl Bus {
         }
     }
 }
+
+/// Runs a stream or consumer set-up step until it succeeds, for about a minute: right after a
+/// start, or while a JetStream cluster elects a leader or moves a stream, its API answers late
+/// or not at all, and a service should wait for it rather than exit.
+pub async fn with_retries<T, F, Fut>(what: &str, mut step: F) -> Result<T, BusError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, BusError>>,
+{
+    let mut delay = Duration::from_millis(200);
+    let give_up = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        match step().await {
+            Ok(v) => return Ok(v),
+            Err(e) if tokio::time::Instant::now() + delay < give_up => {
+                tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "{what} failed; retrying");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}

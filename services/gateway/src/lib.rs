@@ -97,8 +97,10 @@ pub async fn run(
         Duration::from_secs(10),
     )
     .await?;
-    bus.ensure_streams(config.executions.max_queued_jobs, config.nats.replicas)
-        .await?;
+    switchboard_bus::with_retries("setting up the streams", || {
+        bus.ensure_streams(config.executions.max_queued_jobs, config.nats.replicas)
+    })
+    .await?;
     let sealer = switchboard_crypto::Sealer::new(&config.crypto.keys, &config.crypto.current_key)
         .map_err(|e| GatewayError::Crypto(e.to_string()))?;
     let http_addr = listeners

@@ -37,10 +37,12 @@ pub fn sign(secret: &str, id: &str, timestamp: i64, body: &[u8]) -> Option<Strin
 }
 
 pub async fn run(context: Arc<Context>, shutdown: CancellationToken) -> Result<(), TriggersError> {
-    let consumer = context
-        .bus
-        .dispatch_consumer(CONSUMER, Duration::from_secs(60), MAX_DELIVER)
-        .await?;
+    let consumer = switchboard_bus::with_retries("setting up the webhook consumer", || {
+        context
+            .bus
+            .dispatch_consumer(CONSUMER, Duration::from_secs(60), MAX_DELIVER)
+    })
+    .await?;
     let mut messages = consumer
         .stream()
         .max_messages_per_batch(IN_FLIGHT)

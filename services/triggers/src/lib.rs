@@ -165,8 +165,10 @@ pub async fn run_with_listener(
         subject_prefix: config.nats.subject_prefix.clone(),
     };
     let bus = Bus::connect(&config.nats.url, names, Duration::from_secs(10)).await?;
-    bus.ensure_streams(config.executions.max_queued_jobs, config.nats.replicas)
-        .await?;
+    switchboard_bus::with_retries("setting up the streams", || {
+        bus.ensure_streams(config.executions.max_queued_jobs, config.nats.replicas)
+    })
+    .await?;
     let oauth = switchboard_oauth::OAuth::new(
         config.oauth.clone(),
         Arc::clone(&catalog),

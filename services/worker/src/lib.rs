@@ -74,17 +74,20 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Work
         subject_prefix: config.nats.subject_prefix.clone(),
     };
     let bus = Bus::connect(&config.nats.url, names, Duration::from_secs(10)).await?;
-    bus.ensure_streams(config.executions.max_queued_jobs, config.nats.replicas)
-        .await?;
+    switchboard_bus::with_retries("setting up the streams", || {
+        bus.ensure_streams(config.executions.max_queued_jobs, config.nats.replicas)
+    })
+    .await?;
     let concurrency = config.worker.concurrency;
-    let consumer = bus
-        .jobs_consumer(
+    let consumer = switchboard_bus::with_retries("setting up the job consumer", || {
+        bus.jobs_consumer(
             Duration::from_secs(config.worker.ack_wait_secs),
             config.worker.max_deliver,
             // Room for every worker replica's in-flight jobs.
             i64::try_from(concurrency * 64).unwrap_or(i64::MAX),
         )
-        .await?;
+    })
+    .await?;
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(concurrency)
         .tcp_nodelay(true)
