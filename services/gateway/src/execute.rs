@@ -261,6 +261,31 @@ pub async fn run(
     match state.store.create_execution(&project, &new).await? {
         Created::Existing(earlier) => {
             tracing::debug!(execution_id = %earlier.id, "idempotency key reused; returning the earlier execution");
+            if earlier.status() == ExecutionStatus::Queued {
+                // The first attempt may have stopped (its gateway died) between storing the
+                // execution and publishing its job: publish it again. The execution id is the
+                // message id, so a job that did reach the stream is not doubled, and a worker
+                // claims an execution only once anyway.
+                let job = switchboard_bus::Job {
+                    project_id: project.clone(),
+                    execution_id: earlier.id.clone(),
+                };
+                if let Err(e) = state
+                    .bus
+                    .publish_job(&earlier.toolkit, &job, &traceparent)
+                    .await
+                {
+                    tracing::warn!(execution_id = %earlier.id, error = %e, "job of a retried call not accepted");
+                    return Err(Error::Unavailable {
+                        reason: "BUS_UNAVAILABLE",
+                        message: format!(
+                            "the job bus is unavailable; execution {} is still queued, retry the call",
+                            earlier.id
+                        ),
+                    }
+                    .into());
+                }
+            }
             return Ok(ExecuteToolResponse {
                 execution: Some(*earlier),
             });
