@@ -102,6 +102,19 @@ async fn a_sync_call_runs_once_with_the_users_credential_and_is_logged() {
     assert_eq!(execution.trace_id.len(), 32);
     assert!(execution.start_time.is_some() && execution.end_time.is_some());
 
+    // The gateway's /metrics counts it (the registry is per process: at least this call).
+    let (status, metrics) = http_get(&format!("http://{}/metrics", w.stack.http_addr)).await.unwrap();
+    assert_eq!(status, 200);
+    for line in [
+        "switchboard_executions_accepted_total{toolkit=\"github\"}",
+        "switchboard_executions_total{status=\"SUCCEEDED\",tool=\"GITHUB_CREATE_ISSUE\",toolkit=\"github\"}",
+        "switchboard_provider_call_duration_seconds_bucket{outcome=\"ok\",tool=\"GITHUB_CREATE_ISSUE\",toolkit=\"github\"",
+        "switchboard_execution_duration_seconds_count{mode=\"sync\",toolkit=\"github\"}",
+    ] {
+        assert!(metrics.contains(line), "/metrics lacks {line}");
+    }
+    assert!(!metrics.contains(TOKEN), "no credential in metrics");
+
     // The execution log.
     let got = sessions
         .get_execution(GetExecutionRequest {
