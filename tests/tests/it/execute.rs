@@ -103,7 +103,9 @@ async fn a_sync_call_runs_once_with_the_users_credential_and_is_logged() {
     assert!(execution.start_time.is_some() && execution.end_time.is_some());
 
     // The gateway's /metrics counts it (the registry is per process: at least this call).
-    let (status, metrics) = http_get(&format!("http://{}/metrics", w.stack.http_addr)).await.unwrap();
+    let (status, metrics) = http_get(&format!("http://{}/metrics", w.stack.http_addr))
+        .await
+        .unwrap();
     assert_eq!(status, 200);
     for line in [
         "switchboard_executions_accepted_total{toolkit=\"github\"}",

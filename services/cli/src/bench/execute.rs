@@ -109,6 +109,11 @@ fn request(session_id: &str) -> ExecuteToolRequest {
     }
 }
 
+/// One sync GITHUB_CREATE_ISSUE call that should succeed.
+pub async fn run_once(client: Client, session_id: &str) -> Outcome {
+    execute(client, request(session_id), SUCCEEDED, None).await
+}
+
 /// One ExecuteTool call; `Ok` when the execution comes back `want`.
 async fn execute(
     mut client: Client,

@@ -5,6 +5,7 @@
 //! direct HTTP call to the stand-in, the time ExecuteTool adds, and the children's peak
 //! memory. Figures, not assertions: the machine decides what they are.
 
+mod cluster;
 mod execute;
 mod load;
 mod mcp;
@@ -122,7 +123,9 @@ pub async fn run(mut config: Config, args: BenchArgs) -> anyhow::Result<()> {
     }
     println!("cleaned up {removed} bench keys and the bench streams");
     result?;
-    search::report(&config)
+    search::report(&config)?;
+    cluster::report(&config, &args).await;
+    Ok(())
 }
 
 /// What the phases measured.

@@ -79,7 +79,9 @@ impl Proc {
 pub struct Procs {
     gateway: Proc,
     worker: Proc,
-    triggers: Proc,
+    /// Workers beyond the first.
+    more_workers: Vec<Proc>,
+    triggers: Option<Proc>,
     /// The gateway's gRPC address.
     pub grpc_addr: String,
     _config_file: tempfile::NamedTempFile,
@@ -89,6 +91,15 @@ impl Procs {
     /// Writes `config` to a temp file and starts the gateway (waiting for its address line) and
     /// a worker.
     pub async fn start(config: &Config) -> anyhow::Result<Procs> {
+        Procs::start_with(config, 1, true).await
+    }
+
+    /// The gateway, `workers` workers (at least one) and, when asked, the triggers service.
+    pub async fn start_with(
+        config: &Config,
+        workers: usize,
+        triggers: bool,
+    ) -> anyhow::Result<Procs> {
         let mut file = tempfile::Builder::new()
             .prefix("switchboard-bench-")
             .suffix(".yaml")
@@ -116,10 +127,19 @@ impl Procs {
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
 
         let worker = Proc::spawn("worker", file.path(), Stdio::null())?;
-        let triggers = Proc::spawn("triggers", file.path(), Stdio::null())?;
+        let mut more_workers = Vec::new();
+        for _ in 1..workers {
+            more_workers.push(Proc::spawn("worker", file.path(), Stdio::null())?);
+        }
+        let triggers = if triggers {
+            Some(Proc::spawn("triggers", file.path(), Stdio::null())?)
+        } else {
+            None
+        };
         Ok(Procs {
             gateway,
             worker,
+            more_workers,
             triggers,
             grpc_addr,
             _config_file: file,
@@ -133,12 +153,16 @@ impl Procs {
 
     /// Peak memory of the triggers service, in KiB.
     pub fn triggers_peak_kib(&self) -> Option<u64> {
-        self.triggers.peak_kib()
+        self.triggers.as_ref().and_then(Proc::peak_kib)
     }
 
     /// Whether both still run.
     pub fn check_running(&mut self) -> anyhow::Result<()> {
-        for p in [&mut self.gateway, &mut self.worker, &mut self.triggers] {
+        for p in [&mut self.gateway, &mut self.worker]
+            .into_iter()
+            .chain(self.more_workers.iter_mut())
+            .chain(self.triggers.iter_mut())
+        {
             if let Some(status) = p.child.try_wait()? {
                 anyhow::bail!("the {} exited: {status}", p.name);
             }
@@ -163,9 +187,17 @@ impl Procs {
     /// Stops both (the worker first, so it drains while the gateway still listens) and says
     /// how each ended.
     pub async fn stop(self, grace: Duration) -> Vec<String> {
+        let mut ended = Vec::new();
+        for extra in self.more_workers {
+            ended.push(extra.stop(grace).await);
+        }
         let worker = self.worker.stop(grace).await;
-        let triggers = self.triggers.stop(grace).await;
+        if let Some(triggers) = self.triggers {
+            ended.push(triggers.stop(grace).await);
+        }
         let gateway = self.gateway.stop(grace).await;
-        vec![gateway, worker, triggers]
+        ended.insert(0, worker);
+        ended.insert(0, gateway);
+        ended
     }
 }
