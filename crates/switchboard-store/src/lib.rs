@@ -7,6 +7,7 @@ mod connections;
 mod executions;
 mod keys;
 mod links;
+mod locks;
 mod projects;
 mod sessions;
 mod triggers;

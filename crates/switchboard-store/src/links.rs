@@ -17,6 +17,7 @@ use switchboard_core::{Error, Result};
 use switchboard_proto::v1::ConnectedAccount;
 
 use crate::connections::alias_field;
+use crate::locks::millis;
 use crate::{unavailable, Store};
 
 /// How long a finished or expired request stays readable after its link expired.
@@ -73,10 +74,6 @@ fn request_not_found(id: &str) -> Error {
 
 fn bad_record(e: serde_json::Error) -> Error {
     Error::Internal(format!("stored connection request does not decode: {e}"))
-}
-
-fn millis(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)
 }
 
 static START_LINK: LazyLock<redis::Script> = LazyLock::new(|| {
@@ -154,15 +151,6 @@ if redis.call('EXISTS', KEYS[1]) == 1 then
 end
 if redis.call('GET', KEYS[2]) == ARGV[3] then redis.call('DEL', KEYS[2]) end
 return written
-",
-    )
-});
-
-static UNLOCK: LazyLock<redis::Script> = LazyLock::new(|| {
-    redis::Script::new(
-        r"
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
 ",
     )
 });
@@ -354,17 +342,8 @@ impl Store {
         owner: &str,
         ttl: Duration,
     ) -> Result<bool> {
-        let mut conn = self.conn.clone();
-        let set: Option<String> = redis::cmd("SET")
-            .arg(self.keys.refresh_lock(project, account_id))
-            .arg(owner)
-            .arg("NX")
-            .arg("PX")
-            .arg(millis(ttl))
-            .query_async(&mut conn)
+        self.take_lock(self.keys.refresh_lock(project, account_id), owner, ttl)
             .await
-            .map_err(unavailable)?;
-        Ok(set.is_some())
     }
 
     /// Releases the refresh lock if `owner` still holds it.
@@ -374,14 +353,8 @@ impl Store {
         account_id: &str,
         owner: &str,
     ) -> Result<()> {
-        let mut conn = self.conn.clone();
-        let _: i64 = UNLOCK
-            .key(self.keys.refresh_lock(project, account_id))
-            .arg(owner)
-            .invoke_async(&mut conn)
+        self.release_lock(self.keys.refresh_lock(project, account_id), owner)
             .await
-            .map_err(unavailable)?;
-        Ok(())
     }
 
     /// Saves refreshed tokens (record and sealed credential together, one HSET) and releases

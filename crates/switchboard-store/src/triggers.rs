@@ -15,6 +15,7 @@ use switchboard_core::ids::is_id;
 use switchboard_core::{Error, Result};
 use switchboard_proto::v1::{Trigger, WebhookSubscription};
 
+use crate::locks::millis;
 use crate::{corrupt, unavailable, Store};
 
 /// Two hash fields read together, either possibly absent.
@@ -29,10 +30,6 @@ fn subscription_not_found(id: &str) -> Error {
         "WEBHOOK_SUBSCRIPTION_NOT_FOUND",
         format!("webhook subscription {id:?} not found"),
     )
-}
-
-fn millis(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)
 }
 
 /// A trigger as stored.
@@ -109,24 +106,6 @@ static REPLACE_D: LazyLock<redis::Script> = LazyLock::new(|| {
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 redis.call('HSET', KEYS[1], 'd', ARGV[1])
 return 1
-",
-    )
-});
-
-static RELEASE: LazyLock<redis::Script> = LazyLock::new(|| {
-    redis::Script::new(
-        r"
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-",
-    )
-});
-
-static RENEW: LazyLock<redis::Script> = LazyLock::new(|| {
-    redis::Script::new(
-        r"
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-return 0
 ",
     )
 });
@@ -447,17 +426,8 @@ impl Store {
         owner: &str,
         ttl: Duration,
     ) -> Result<bool> {
-        let mut conn = self.conn.clone();
-        let set: Option<String> = redis::cmd("SET")
-            .arg(self.keys.poll_lease(project, trigger_id))
-            .arg(owner)
-            .arg("NX")
-            .arg("PX")
-            .arg(millis(ttl))
-            .query_async(&mut conn)
+        self.take_lock(self.keys.poll_lease(project, trigger_id), owner, ttl)
             .await
-            .map_err(unavailable)?;
-        Ok(set.is_some())
     }
 
     /// Extends a held lease; false when `owner` lost it.
@@ -468,15 +438,8 @@ impl Store {
         owner: &str,
         ttl: Duration,
     ) -> Result<bool> {
-        let mut conn = self.conn.clone();
-        let renewed: i64 = RENEW
-            .key(self.keys.poll_lease(project, trigger_id))
-            .arg(owner)
-            .arg(millis(ttl))
-            .invoke_async(&mut conn)
+        self.renew_lock(self.keys.poll_lease(project, trigger_id), owner, ttl)
             .await
-            .map_err(unavailable)?;
-        Ok(renewed == 1)
     }
 
     pub async fn release_poll_lease(
@@ -485,14 +448,8 @@ impl Store {
         trigger_id: &str,
         owner: &str,
     ) -> Result<()> {
-        let mut conn = self.conn.clone();
-        let _: i64 = RELEASE
-            .key(self.keys.poll_lease(project, trigger_id))
-            .arg(owner)
-            .invoke_async(&mut conn)
+        self.release_lock(self.keys.poll_lease(project, trigger_id), owner)
             .await
-            .map_err(unavailable)?;
-        Ok(())
     }
 
     pub async fn poll_cursor(&self, project: &str, trigger_id: &str) -> Result<Option<String>> {
