@@ -1157,3 +1157,109 @@ async fn a_custom_oauth_app_with_its_own_client_and_scopes() {
     }
     flow.stack.stop().await;
 }
+
+#[tokio::test]
+async fn update_auth_config_refuses_bad_input_and_changes_nothing() {
+    let flow = Flow::start("github", github_options()).await;
+    let mut connections = flow.stack.connections(Some(&flow.project.api_key));
+    let managed = connections
+        .create_auth_config(CreateAuthConfigRequest {
+            toolkit: "github".into(),
+            scheme: "OAUTH2".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .auth_config
+        .unwrap();
+    assert!(managed.is_managed);
+    let static_config = connections
+        .create_auth_config(CreateAuthConfigRequest {
+            toolkit: "linear".into(),
+            scheme: "API_KEY".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .auth_config
+        .unwrap();
+    let mask = |paths: &[&str]| {
+        Some(prost_types::FieldMask {
+            paths: paths.iter().map(|p| p.to_string()).collect(),
+        })
+    };
+    let cases = [
+        (
+            UpdateAuthConfigRequest {
+                auth_config_id: managed.id.clone(),
+                update_mask: mask(&["toolkit"]),
+                ..Default::default()
+            },
+            "UNKNOWN_FIELD",
+            "update_mask",
+        ),
+        (
+            UpdateAuthConfigRequest {
+                auth_config_id: managed.id.clone(),
+                update_mask: mask(&["oauth2_client"]),
+                oauth2_client: Some(OAuth2Client {
+                    client_id: "x".into(),
+                    client_secret: "y".into(),
+                }),
+                ..Default::default()
+            },
+            "MANAGED_APP",
+            "oauth2_client",
+        ),
+        (
+            UpdateAuthConfigRequest {
+                auth_config_id: managed.id.clone(),
+                update_mask: mask(&["scopes"]),
+                scopes: vec!["a b".into()],
+                ..Default::default()
+            },
+            "INVALID_SCOPE",
+            "scopes[0]",
+        ),
+        (
+            UpdateAuthConfigRequest {
+                auth_config_id: static_config.id.clone(),
+                update_mask: mask(&["scopes"]),
+                scopes: vec!["read".into()],
+                ..Default::default()
+            },
+            "OAUTH_FIELDS_NOT_APPLICABLE",
+            "scopes",
+        ),
+        (
+            UpdateAuthConfigRequest {
+                auth_config_id: managed.id.clone(),
+                update_mask: mask(&["name"]),
+                name: "n".repeat(129),
+                ..Default::default()
+            },
+            "INVALID_NAME",
+            "name",
+        ),
+    ];
+    for (req, reason, field) in cases {
+        let status = connections.update_auth_config(req).await.unwrap_err();
+        assert_eq!(
+            expect_error(&status, Code::InvalidArgument),
+            (reason.to_owned(), field.to_owned())
+        );
+    }
+    let unchanged = connections
+        .get_auth_config(GetAuthConfigRequest {
+            auth_config_id: managed.id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .auth_config
+        .unwrap();
+    assert_eq!(unchanged, managed, "nothing changed");
+    flow.stack.stop().await;
+}

@@ -1004,3 +1004,141 @@ async fn signed_outgoing_webhooks_verify_with_standardwebhooks_and_failing_ones_
     world.triggers.stop().await;
     world.stack.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trigger_types_subscriptions_and_webhook_subscriptions_refuse_bad_input_and_stay_in_their_project(
+) {
+    let world = World::start_with(|c| c.triggers.allow_loopback_webhooks = true).await;
+    let key = world.project.api_key.clone();
+    // Trigger types in the catalog API.
+    let mut catalog = world.stack.catalog(Some(&key));
+    let github = catalog
+        .list_trigger_types(ListTriggerTypesRequest {
+            toolkits: vec!["github".into()],
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .trigger_types;
+    assert!(github
+        .iter()
+        .any(|t| t.slug == "GITHUB_ISSUE_OPENED" && t.kind == "webhook"));
+    assert!(github.iter().all(|t| t.toolkit == "github"));
+    let one = catalog
+        .get_trigger_type(GetTriggerTypeRequest {
+            slug: "GMAIL_NEW_MESSAGE".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .trigger_type
+        .unwrap();
+    assert_eq!(one.kind, "poll");
+    assert!(one.config_schema.is_some() && one.payload_schema.is_some());
+    let status = catalog
+        .get_trigger_type(GetTriggerTypeRequest {
+            slug: "NOPE".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        expect_error(&status, Code::NotFound).0,
+        "TRIGGER_TYPE_NOT_FOUND"
+    );
+    let status = catalog
+        .list_trigger_types(ListTriggerTypesRequest {
+            toolkits: vec!["nope".into()],
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        expect_error(&status, Code::InvalidArgument),
+        ("UNKNOWN_TOOLKIT".to_owned(), "toolkits[0]".to_owned())
+    );
+
+    // SubscribeEvents input.
+    let mut api = world.stack.triggers(Some(&key));
+    for (req, reason, field) in [
+        (
+            SubscribeEventsRequest {
+                durable_name: "no spaces allowed".into(),
+                ..Default::default()
+            },
+            "INVALID_DURABLE_NAME",
+            "durable_name",
+        ),
+        (
+            SubscribeEventsRequest {
+                trigger_types: vec!["NOPE".into()],
+                ..Default::default()
+            },
+            "UNKNOWN_TRIGGER_TYPE",
+            "trigger_types[0]",
+        ),
+        (
+            SubscribeEventsRequest {
+                user_id: "a\u{0}b".into(),
+                ..Default::default()
+            },
+            "INVALID_USER_ID",
+            "user_id",
+        ),
+    ] {
+        let status = api.subscribe_events(req).await.unwrap_err();
+        let (got_reason, got_field) = expect_error(&status, Code::InvalidArgument);
+        assert_eq!((got_reason.as_str(), got_field.as_str()), (reason, field));
+    }
+
+    // A webhook subscription belongs to its project.
+    let created = api
+        .create_webhook_subscription(CreateWebhookSubscriptionRequest {
+            url: "http://127.0.0.1:9/hooks".into(),
+            event_types: vec![],
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .subscription
+        .unwrap();
+    let status = api
+        .create_webhook_subscription(CreateWebhookSubscriptionRequest {
+            url: "https://example.com/h".into(),
+            event_types: vec!["nope".into()],
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        expect_error(&status, Code::InvalidArgument),
+        ("UNKNOWN_EVENT_TYPE".to_owned(), "event_types[0]".to_owned())
+    );
+    let other = world.stack.project().await;
+    let mut other_api = world.stack.triggers(Some(&other.api_key));
+    assert!(other_api
+        .list_webhook_subscriptions(ListWebhookSubscriptionsRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .subscriptions
+        .is_empty());
+    let status = other_api
+        .delete_webhook_subscription(DeleteWebhookSubscriptionRequest {
+            subscription_id: created.id.clone(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::NotFound);
+    api.delete_webhook_subscription(DeleteWebhookSubscriptionRequest {
+        subscription_id: created.id,
+    })
+    .await
+    .unwrap();
+    assert!(api
+        .list_webhook_subscriptions(ListWebhookSubscriptionsRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .subscriptions
+        .is_empty());
+    world.triggers.stop().await;
+    world.stack.stop().await;
+}
