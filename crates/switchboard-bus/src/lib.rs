@@ -242,15 +242,8 @@ impl Bus {
         max_ack_pending: i64,
     ) -> Result<jetstream::consumer::PullConsumer, BusError> {
         let stream_name = self.names.jobs_stream();
-        let err = |e: String| BusError::Stream {
-            stream: stream_name.clone(),
-            message: e,
-        };
-        let stream = self
-            .jetstream
-            .get_stream(&stream_name)
-            .await
-            .map_err(|e| err(e.to_string()))?;
+        let err = |e: String| stream_error(&stream_name, e);
+        let stream = self.stream(&stream_name).await?;
         stream
             .get_or_create_consumer(
                 WORKERS_CONSUMER,
@@ -316,15 +309,8 @@ impl Bus {
         ack_wait: Duration,
     ) -> Result<Option<jetstream::consumer::PullConsumer>, BusError> {
         let stream_name = self.names.events_stream();
-        let err = |e: String| BusError::Stream {
-            stream: stream_name.clone(),
-            message: e,
-        };
-        let stream = self
-            .jetstream
-            .get_stream(&stream_name)
-            .await
-            .map_err(|e| err(e.to_string()))?;
+        let err = |e: String| stream_error(&stream_name, e);
+        let stream = self.stream(&stream_name).await?;
         let config = jetstream::consumer::pull::Config {
             durable_name: durable.map(str::to_owned),
             filter_subject: filter.clone(),
@@ -368,15 +354,8 @@ impl Bus {
         max_deliver: i64,
     ) -> Result<jetstream::consumer::PullConsumer, BusError> {
         let stream_name = self.names.events_stream();
-        let err = |e: String| BusError::Stream {
-            stream: stream_name.clone(),
-            message: e,
-        };
-        let stream = self
-            .jetstream
-            .get_stream(&stream_name)
-            .await
-            .map_err(|e| err(e.to_string()))?;
+        let err = |e: String| stream_error(&stream_name, e);
+        let stream = self.stream(&stream_name).await?;
         stream
             .get_or_create_consumer(
                 name,
@@ -393,6 +372,14 @@ impl Bus {
             .map_err(|e| err(e.to_string()))
     }
 
+    /// A stream by name.
+    async fn stream(&self, name: &str) -> Result<jetstream::stream::Stream, BusError> {
+        self.jetstream
+            .get_stream(name)
+            .await
+            .map_err(|e| stream_error(name, e.to_string()))
+    }
+
     /// Whether the server answers now (a round trip, bounded by `timeout`).
     pub async fn ping(&self, timeout: Duration) -> bool {
         matches!(
@@ -406,6 +393,13 @@ impl Bus {
         for name in [self.names.jobs_stream(), self.names.events_stream()] {
             let _ = self.jetstream.delete_stream(&name).await;
         }
+    }
+}
+
+fn stream_error(stream: &str, message: String) -> BusError {
+    BusError::Stream {
+        stream: stream.to_owned(),
+        message,
     }
 }
 

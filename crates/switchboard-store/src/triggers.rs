@@ -649,3 +649,14 @@ impl Store {
         Ok(n == 1)
     }
 }
+
+/// The identity digest a route is stored under: a GitHub hook is one account's on one
+/// repository; a Slack channel's deliveries are shared by every trigger watching it.
+pub fn route_key(toolkit: &str, account_id: &str, target: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let identity = match toolkit {
+        "github" => format!("github|{account_id}|{target}"),
+        other => format!("{other}|{target}"),
+    };
+    hex::encode(Sha256::digest(identity))
+}

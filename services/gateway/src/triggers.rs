@@ -20,7 +20,7 @@ use switchboard_core::session_config::validate_user_id;
 use switchboard_core::{Credential, Error};
 use switchboard_proto::v1::trigger_service_server::TriggerService;
 use switchboard_proto::v1::*;
-use switchboard_store::{Route, TriggerFilter};
+use switchboard_store::{route_key, Route, TriggerFilter};
 use tonic::{Request, Response, Status};
 
 use crate::auth;
@@ -151,7 +151,7 @@ impl TriggerApi {
         let owner = config["owner"].as_str().unwrap_or_default();
         let repo = config["repo"].as_str().unwrap_or_default();
         let target = format!("{owner}/{repo}").to_lowercase();
-        let key = hex(&Sha256::digest(format!("github|{}|{target}", account.id)));
+        let key = route_key("github", &account.id, &target);
         let mut secret_bytes = [0u8; 32];
         rand::RngCore::fill_bytes(&mut rand::rng(), &mut secret_bytes);
         let secret = hex(&secret_bytes);
@@ -236,16 +236,10 @@ impl TriggerApi {
                 reason: "ACCOUNT_NOT_ACTIVE",
                 message: m,
             })?;
-        let token = match &credential {
-            Credential::BearerToken(t) | Credential::ApiKey(t) => t.clone(),
-            Credential::OAuth2(t) => t.access_token.clone(),
-            _ => {
-                return Err(Error::FailedPrecondition {
-                    reason: "UNSUPPORTED_CREDENTIAL",
-                    message: "a GitHub hook needs a token credential".into(),
-                })
-            }
-        };
+        let token = token_of(&credential).ok_or_else(|| Error::FailedPrecondition {
+            reason: "UNSUPPORTED_CREDENTIAL",
+            message: "a GitHub hook needs a token credential".into(),
+        })?;
         let base = self
             .state
             .catalog
@@ -317,11 +311,7 @@ impl TriggerApi {
                 .credential_for(project, &route.account_id)
                 .await
             {
-                let token = match &credential {
-                    Credential::BearerToken(t) | Credential::ApiKey(t) => Some(t.clone()),
-                    Credential::OAuth2(t) => Some(t.access_token.clone()),
-                    _ => None,
-                };
+                let token = token_of(&credential);
                 if let (Some(token), Some((owner, repo))) = (token, route.target.split_once('/')) {
                     let base = self
                         .state
@@ -349,17 +339,17 @@ impl TriggerApi {
                 }
             }
         }
-        let key = match route.toolkit.as_str() {
-            "github" => hex(&Sha256::digest(format!(
-                "github|{}|{}",
-                route.account_id, route.target
-            ))),
-            _ => hex(&Sha256::digest(format!(
-                "{}|{}",
-                route.toolkit, route.target
-            ))),
-        };
+        let key = route_key(&route.toolkit, &route.account_id, &route.target);
         let _ = self.state.store.delete_route(project, &route, &key).await;
+    }
+}
+
+/// The bearer token a credential carries (GitHub's API takes any of these as one).
+fn token_of(credential: &Credential) -> Option<String> {
+    match credential {
+        Credential::BearerToken(t) | Credential::ApiKey(t) => Some(t.clone()),
+        Credential::OAuth2(t) => Some(t.access_token.clone()),
+        _ => None,
     }
 }
 
@@ -370,7 +360,7 @@ async fn slack_route(
     account: &ConnectedAccount,
     channel: &str,
 ) -> Result<String, Error> {
-    let key = hex(&Sha256::digest(format!("slack|{channel}")));
+    let key = route_key("slack", &account.id, channel);
     let fresh = Route {
         id: new_id("rt"),
         toolkit: "slack".into(),

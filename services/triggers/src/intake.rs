@@ -313,7 +313,7 @@ async fn slack(
             "event_id and event.type are required",
         );
     }
-    let key = hex(&Sha256::digest(format!("slack|{channel}")));
+    let key = switchboard_store::route_key("slack", "", &channel);
     let route = match context.store.route_by_key(&project, &key).await {
         Ok(Some(r)) => r,
         Ok(None) => return answer(StatusCode::OK, "no trigger watches this channel"),
