@@ -1,8 +1,13 @@
 //! Executions: one hash per tool call (`d` the encoded `Execution`, `st` its status name,
 //! `args` the arguments JSON, `reply` the subject a waiting gateway listens on, `deadline` in
-//! unix ms, `lease` in Redis-clock unix ms while a worker runs it), indexed per session. Every
-//! status change is a compare-and-set on `st`, so a redelivered job, a second worker or a
-//! timed-out gateway can never overwrite a finished execution.
+//! unix ms, `lease` in Redis-clock unix ms while a worker runs it, `start` the unix ms the first
+//! worker claimed it and `att` how many workers did), indexed per session. Every status change
+//! is a compare-and-set on `st`, so a redelivered job, a second worker or a timed-out gateway
+//! can never overwrite a finished execution.
+//!
+//! While an execution runs, `d` still holds the record the gateway queued: the claim writes
+//! only `st`, `lease`, `start` and `att`, and every read lays those over `d` until the final
+//! record replaces it. So claiming costs one round trip and no rewrite of the record.
 //!
 //! A worker that claims an execution holds a lease on it and renews it while the call runs
 //! (with its in-progress acks). Another delivery of the same job that finds it RUNNING under a
@@ -40,6 +45,9 @@ pub enum Created {
     New,
     /// The idempotency key was used before with these arguments: this execution.
     Existing(Box<Execution>),
+    /// Not stored: the session or its user's accounts changed since the call was checked
+    /// against them (see [`crate::SessionGuard`]); read them again and check again.
+    Stale,
 }
 
 /// An execution as a worker needs it.
@@ -53,9 +61,6 @@ pub struct JobRecord {
     /// the execution has no account, or was stored without the `acct` field, or the account
     /// is gone: callers then read it with `get_account`).
     pub account: Option<StoredAccount>,
-    /// For [`Claim::Claimed`]: the lease value this claim set, which
-    /// [`Store::store_running`] checks before writing the RUNNING record.
-    pub lease_token: String,
 }
 
 /// What a worker's claim found.
@@ -71,12 +76,24 @@ pub enum Claim {
     Busy(JobRecord),
 }
 
+/// Stores a new QUEUED execution. With a guard (`ARGV[11]` a fingerprint), first: the caller's
+/// key (`ARGV[10]`, when given) must still be in the project's key hashes (else `!key`), and the
+/// session and its user's accounts (when `ARGV[12]` is `1`) must still be what the call was
+/// checked against (else `!stale`, and nothing is written). Then a reused idempotency key
+/// answers the earlier `<id> <digest>`; else the execution is stored and `''` returned.
 static CREATE: LazyLock<redis::Script> = LazyLock::new(|| {
-    redis::Script::new(
-        r"
--- KEYS: execution, session executions, idempotency key (or any key of the slot)
+    redis::Script::new(&format!(
+        r"{}
+-- KEYS: execution, session executions, idempotency key (or any key of the slot), session,
+-- API key hashes
 -- ARGV: id, record, status, args, reply, deadline, idempotency value ('' for none), ttl,
--- account id ('' for none)
+-- account id ('' for none), key hash ('' for none), fingerprint ('' for no guard),
+-- '1' when the fingerprint covers the accounts, user key prefix, account key prefix
+if ARGV[10] ~= '' and not redis.call('HGET', KEYS[5], ARGV[10]) then return '!key' end
+if ARGV[11] ~= '' then
+  local _, _, fingerprint = read_session(KEYS[4], ARGV[13], ARGV[14], ARGV[12] == '1')
+  if fingerprint ~= ARGV[11] then return '!stale' end
+end
 if ARGV[7] ~= '' then
   local existing = redis.call('GET', KEYS[3])
   if existing then return existing end
@@ -87,7 +104,8 @@ redis.call('HSET', KEYS[1], 'd', ARGV[2], 'st', ARGV[3], 'args', ARGV[4], 'reply
 redis.call('ZADD', KEYS[2], 0, ARGV[1])
 return ''
 ",
-    )
+        crate::sessions::READ_SESSION_LUA
+    ))
 });
 
 static TRANSITION: LazyLock<redis::Script> = LazyLock::new(|| {
@@ -108,10 +126,10 @@ return 0
 });
 
 /// The claim in one round trip: reads the execution, decides, and takes the lease.
-/// QUEUED (or no status yet) → `st` RUNNING under a new lease (the RUNNING record `d` is
-/// written after, by [`SET_RUNNING`], under that lease); RUNNING under a lapsed lease → the
-/// lease taken over; RUNNING under a live lease → untouched; anything else is final. For a
-/// claimed or taken-over execution it also returns its account's `d` and `c`.
+/// QUEUED (or no status yet) → `st` RUNNING under a new lease, `start` set (the first time)
+/// and `att` + 1; RUNNING under a lapsed lease → the lease taken over (`att` is counted by the
+/// worker if it runs the call again); RUNNING under a live lease → untouched; anything else is
+/// final. For a claimed or taken-over execution it also returns its account's `d` and `c`.
 ///
 /// The account key `<ARGV[5]><acct>` is not declared in KEYS because its id is only known once
 /// the execution is read; it is built from the prefix `<prefix>:{<project>}:ca:`, whose hash
@@ -120,48 +138,38 @@ static CLAIM: LazyLock<redis::Script> = LazyLock::new(|| {
     redis::Script::new(
         r"
 -- KEYS: execution. ARGV: queued status, running status, unspecified status, lease ms,
--- account key prefix (same hash tag as KEYS[1])
+-- account key prefix (same hash tag as KEYS[1]), start ms
 -- Returns: code (-1 not found, 0 finished, 1 claimed, 2 abandoned (taken over), 3 busy), d,
--- args, reply, deadline, lease set, account d, account c
-local f = redis.call('HMGET', KEYS[1], 'd', 'args', 'reply', 'deadline', 'st', 'lease', 'acct')
-if not f[1] then return {-1, false, false, false, false, false, false, false} end
+-- args, reply, deadline, st, account d, account c, start, att
+local f = redis.call('HMGET', KEYS[1], 'd', 'args', 'reply', 'deadline', 'st', 'lease', 'acct',
+  'start', 'att')
+if not f[1] then return {-1, false, false, false, false, false, false, false, false, false} end
 local st = f[5] or ''
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local lease = string.format('%.0f', now + tonumber(ARGV[4]))
 local code
+local start, att = f[8], f[9]
 if st == ARGV[2] then
   if (tonumber(f[6] or '') or 0) > now then
-    return {3, f[1], f[2], f[3], f[4], false, false, false}
+    return {3, f[1], f[2], f[3], f[4], st, false, false, start, att}
   end
   code = 2
   redis.call('HSET', KEYS[1], 'lease', lease)
 elseif st == ARGV[1] or st == ARGV[3] or st == '' then
   code = 1
-  redis.call('HSET', KEYS[1], 'st', ARGV[2], 'lease', lease)
+  start = start or ARGV[6]
+  att = redis.call('HINCRBY', KEYS[1], 'att', 1)
+  redis.call('HSET', KEYS[1], 'st', ARGV[2], 'lease', lease, 'start', start)
 else
-  return {0, f[1], f[2], f[3], f[4], false, false, false}
+  return {0, f[1], f[2], f[3], f[4], st, false, false, start, att}
 end
 local ad, ac = false, false
 if f[7] and f[7] ~= '' then
   local a = redis.call('HMGET', ARGV[5] .. f[7], 'd', 'c')
   ad, ac = a[1], a[2]
 end
-return {code, f[1], f[2], f[3], f[4], lease, ad, ac}
-",
-    )
-});
-
-/// Writes the RUNNING record of an execution this worker claimed, only while it is still
-/// RUNNING under the lease the claim set (another attempt that took it over set another).
-static SET_RUNNING: LazyLock<redis::Script> = LazyLock::new(|| {
-    redis::Script::new(
-        r"
--- KEYS: execution. ARGV: running record, running status, lease set by the claim
-if redis.call('HGET', KEYS[1], 'st') ~= ARGV[2] then return 0 end
-if redis.call('HGET', KEYS[1], 'lease') ~= ARGV[3] then return 0 end
-redis.call('HSET', KEYS[1], 'd', ARGV[1])
-return 1
+return {code, f[1], f[2], f[3], f[4], ARGV[2], ad, ac, start, att}
 ",
     )
 });
@@ -190,7 +198,59 @@ type ClaimRead = (
     Option<String>,
     Option<Vec<u8>>,
     Option<Vec<u8>>,
+    Option<i64>,
+    Option<i64>,
 );
+
+/// The fields of an execution hash that a read lays over its record `d`.
+const OVERLAY: [&str; 4] = ["d", "st", "start", "att"];
+
+/// An execution's record `d` as its readers see it: while it is not final, the status, start
+/// time and attempts the claims wrote beside it (`st`, `start`, `att`) are the truth.
+fn overlay(
+    mut execution: Execution,
+    st: Option<&str>,
+    start_ms: Option<i64>,
+    attempts: Option<i64>,
+) -> Execution {
+    if is_terminal(execution.status()) {
+        return execution;
+    }
+    if let Some(status) = st.and_then(ExecutionStatus::from_str_name) {
+        execution.status = status as i32;
+    }
+    if execution.start_time.is_none() {
+        execution.start_time = start_ms.map(timestamp_of_ms);
+    }
+    if let Some(n) = attempts.and_then(|n| u32::try_from(n).ok()) {
+        execution.attempts = execution.attempts.max(n);
+    }
+    execution
+}
+
+fn timestamp_of_ms(ms: i64) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: ms.div_euclid(1000),
+        nanos: i32::try_from(ms.rem_euclid(1000) * 1_000_000).unwrap_or(0),
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// One execution hash's [`OVERLAY`] fields, decoded and laid over.
+type OverlayRead = (Option<Vec<u8>>, Option<String>, Option<i64>, Option<i64>);
+
+fn decode_overlaid(read: OverlayRead) -> Result<Option<Execution>> {
+    let (d, st, start, att) = read;
+    let Some(d) = d else { return Ok(None) };
+    let execution = Execution::decode(d.as_slice()).map_err(|e| corrupt("execution", e))?;
+    Ok(Some(overlay(execution, st.as_deref(), start, att)))
+}
 
 fn lease_ms(lease: Duration) -> u64 {
     u64::try_from(lease.as_millis()).unwrap_or(u64::MAX)
@@ -215,8 +275,15 @@ pub fn is_terminal(status: ExecutionStatus) -> bool {
 
 impl Store {
     /// Stores a new QUEUED execution (or, for a reused idempotency key, finds the earlier one:
-    /// same arguments → that execution; other arguments → FAILED_PRECONDITION).
-    pub async fn create_execution(&self, project: &str, new: &NewExecution) -> Result<Created> {
+    /// same arguments → that execution; other arguments → FAILED_PRECONDITION). With `guard`,
+    /// only while the caller's key and the session read are still what the call was checked
+    /// against (a revoked key → UNAUTHENTICATED; a change → [`Created::Stale`]).
+    pub async fn create_execution(
+        &self,
+        project: &str,
+        new: &NewExecution,
+        guard: Option<&crate::SessionGuard>,
+    ) -> Result<Created> {
         let e = &new.execution;
         let idem_key = match &new.idempotency_key_digest {
             Some(digest) => self.keys.idempotency(project, &e.session_id, digest),
@@ -232,6 +299,8 @@ impl Store {
             .key(self.keys.execution(project, &e.id))
             .key(self.keys.session_executions(project, &e.session_id))
             .key(idem_key)
+            .key(self.keys.session(project, &e.session_id))
+            .key(self.keys.api_key_hashes(project))
             .arg(&e.id)
             .arg(e.encode_to_vec())
             .arg(status_name(e.status()))
@@ -241,11 +310,23 @@ impl Store {
             .arg(&idem_value)
             .arg(IDEMPOTENCY_TTL_SECS)
             .arg(e.account.as_ref().map_or("", |a| a.id.as_str()))
+            .arg(guard.map_or("", |g| g.key_hash.as_str()))
+            .arg(guard.map_or("", |g| g.fingerprint.as_str()))
+            .arg(if guard.is_some_and(|g| g.accounts) {
+                "1"
+            } else {
+                "0"
+            })
+            .arg(self.keys.user_prefix(project))
+            .arg(self.keys.account(project, ""))
             .invoke_async(&mut conn)
             .await
             .map_err(unavailable)?;
-        if existing.is_empty() {
-            return Ok(Created::New);
+        match existing.as_str() {
+            "" => return Ok(Created::New),
+            "!key" => return Err(crate::projects::invalid_key()),
+            "!stale" => return Ok(Created::Stale),
+            _ => {}
         }
         let (id, digest) = existing.split_once(' ').unwrap_or((existing.as_str(), ""));
         if digest != e.arguments_digest {
@@ -268,23 +349,13 @@ impl Store {
             return Err(not_found(id));
         }
         let mut conn = self.conn.clone();
-        let (bytes, st): (Option<Vec<u8>>, Option<String>) = redis::cmd("HMGET")
+        let read: OverlayRead = redis::cmd("HMGET")
             .arg(self.keys.execution(project, id))
-            .arg("d")
-            .arg("st")
+            .arg(&OVERLAY)
             .query_async(&mut conn)
             .await
             .map_err(unavailable)?;
-        let bytes = bytes.ok_or_else(|| not_found(id))?;
-        let mut execution =
-            Execution::decode(bytes.as_slice()).map_err(|e| corrupt("execution", e))?;
-        // A claim sets `st` to RUNNING before the worker rewrites the record: `st` is the truth.
-        if let Some(status) = st.as_deref().and_then(ExecutionStatus::from_str_name) {
-            if status != execution.status() && !is_terminal(execution.status()) {
-                execution.status = status as i32;
-            }
-        }
-        Ok(execution)
+        decode_overlaid(read)?.ok_or_else(|| not_found(id))
     }
 
     /// Reads an execution with what a worker needs to run it.
@@ -314,7 +385,6 @@ impl Store {
             reply_subject: reply.unwrap_or_default(),
             deadline_ms: deadline.unwrap_or(0),
             account: None,
-            lease_token: String::new(),
         })
     }
 
@@ -344,33 +414,27 @@ impl Store {
         }
     }
 
-    /// The worker's claim: QUEUED → RUNNING (attempts + 1, start time set by `running`) under a
-    /// lease of `lease`; RUNNING under a lapsed lease → taken over as [`Claim::Abandoned`];
-    /// RUNNING under a live lease → [`Claim::Busy`], untouched.
-    pub async fn claim_execution<F>(
-        &self,
-        project: &str,
-        id: &str,
-        lease: Duration,
-        running: F,
-    ) -> Result<Claim>
-    where
-        F: Fn(&Execution) -> Execution,
-    {
+    /// The worker's claim: QUEUED → RUNNING (attempts + 1, start time set the first time)
+    /// under a lease of `lease`; RUNNING under a lapsed lease → taken over as
+    /// [`Claim::Abandoned`]; RUNNING under a live lease → [`Claim::Busy`], untouched. The
+    /// records returned are RUNNING as readers see them.
+    pub async fn claim_execution(&self, project: &str, id: &str, lease: Duration) -> Result<Claim> {
         if !is_id("ex", id) {
             return Err(not_found(id));
         }
         let mut conn = self.conn.clone();
-        let (code, d, args, reply, deadline, lease_token, account_d, account_c): ClaimRead = CLAIM
-            .key(self.keys.execution(project, id))
-            .arg(status_name(ExecutionStatus::Queued))
-            .arg(status_name(ExecutionStatus::Running))
-            .arg(status_name(ExecutionStatus::Unspecified))
-            .arg(lease_ms(lease))
-            .arg(self.keys.account(project, ""))
-            .invoke_async(&mut conn)
-            .await
-            .map_err(unavailable)?;
+        let (code, d, args, reply, deadline, st, account_d, account_c, start, att): ClaimRead =
+            CLAIM
+                .key(self.keys.execution(project, id))
+                .arg(status_name(ExecutionStatus::Queued))
+                .arg(status_name(ExecutionStatus::Running))
+                .arg(status_name(ExecutionStatus::Unspecified))
+                .arg(lease_ms(lease))
+                .arg(self.keys.account(project, ""))
+                .arg(now_ms())
+                .invoke_async(&mut conn)
+                .await
+                .map_err(unavailable)?;
         let d = match (code, d) {
             (-1, _) | (_, None) => return Err(not_found(id)),
             (_, Some(d)) => d,
@@ -382,44 +446,20 @@ impl Store {
             }),
             None => None,
         };
-        let mut job = JobRecord {
-            execution: Execution::decode(d.as_slice()).map_err(|e| corrupt("execution", e))?,
+        let execution = Execution::decode(d.as_slice()).map_err(|e| corrupt("execution", e))?;
+        let job = JobRecord {
+            execution: overlay(execution, st.as_deref(), start, att),
             arguments_json: args.unwrap_or_else(|| "{}".into()),
             reply_subject: reply.unwrap_or_default(),
             deadline_ms: deadline.unwrap_or(0),
             account,
-            lease_token: lease_token.unwrap_or_default(),
         };
         Ok(match code {
-            1 => {
-                job.execution = running(&job.execution);
-                Claim::Claimed(job)
-            }
-            2 => {
-                // The attempt that stopped may have stopped before writing its RUNNING record.
-                if job.execution.status() != ExecutionStatus::Running {
-                    job.execution = running(&job.execution);
-                }
-                Claim::Abandoned(job)
-            }
+            1 => Claim::Claimed(job),
+            2 => Claim::Abandoned(job),
             3 => Claim::Busy(job),
             _ => Claim::Finished(job),
         })
-    }
-
-    /// Stores the RUNNING record of a [`Claim::Claimed`] execution (the claim moved only its
-    /// status and lease); false when the execution moved on meanwhile (then nothing changes).
-    pub async fn store_running(&self, project: &str, record: &JobRecord) -> Result<bool> {
-        let mut conn = self.conn.clone();
-        let stored: i64 = SET_RUNNING
-            .key(self.keys.execution(project, &record.execution.id))
-            .arg(record.execution.encode_to_vec())
-            .arg(status_name(ExecutionStatus::Running))
-            .arg(&record.lease_token)
-            .invoke_async(&mut conn)
-            .await
-            .map_err(unavailable)?;
-        Ok(stored == 1)
     }
 
     /// Renews the lease of a RUNNING execution for `lease` from now; false when it is no
@@ -468,14 +508,15 @@ impl Store {
         }
         let mut pipe = redis::pipe();
         for id in ids {
-            pipe.hget(self.keys.execution(project, id), "d");
+            pipe.cmd("HMGET")
+                .arg(self.keys.execution(project, id))
+                .arg(&OVERLAY);
         }
-        let raw: Vec<Option<Vec<u8>>> = pipe.query_async(&mut conn).await.map_err(unavailable)?;
-        let executions = raw
-            .into_iter()
-            .flatten()
-            .map(|b| Execution::decode(b.as_slice()).map_err(|e| corrupt("execution", e)))
-            .collect::<Result<Vec<_>>>()?;
+        let raw: Vec<OverlayRead> = pipe.query_async(&mut conn).await.map_err(unavailable)?;
+        let mut executions = Vec::with_capacity(raw.len());
+        for read in raw {
+            executions.extend(decode_overlaid(read)?);
+        }
         Ok((executions, more))
     }
 }

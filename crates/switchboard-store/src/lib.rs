@@ -22,7 +22,7 @@ pub use connections::{account_not_found, AccountFilter, StoredAccount};
 pub use executions::{is_terminal, Claim, Created, JobRecord, NewExecution};
 pub use links::{Finish, LinkRecord};
 pub use projects::{ApiKeySecret, Authenticated};
-pub use sessions::SessionPage;
+pub use sessions::{AuthorizedSession, SessionGuard, SessionPage};
 pub use triggers::{route_key, Route, StoredTrigger, TriggerFilter};
 
 /// A connection to one Redis server or to a Redis Cluster. Every key of a project carries the
@@ -62,6 +62,19 @@ impl redis::aio::ConnectionLike for Conn {
             Conn::Cluster(c) => c.get_db(),
         }
     }
+}
+
+/// Who makes a call that reads a session: a caller already known to be in a project (the MCP
+/// endpoint, after its session token), or one holding a project API key still to check.
+#[derive(Debug, Clone, Copy)]
+pub enum Caller<'a> {
+    Project(&'a str),
+    ApiKey(&'a str),
+}
+
+/// The project an API key names (whether the key is valid is checked against the store).
+pub fn project_of_api_key(secret: &str) -> Option<String> {
+    projects::project_of_secret(secret)
 }
 
 /// A handle on the store; cheap to clone, shared by every request.

@@ -35,17 +35,25 @@ fn project_not_found(id: &str) -> Error {
     Error::not_found("PROJECT_NOT_FOUND", format!("project {id:?} not found"))
 }
 
-fn hash_secret(secret: &str) -> String {
+pub(crate) fn hash_secret(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
 }
 
 /// The project id a secret claims, if it has the shape of a secret.
-fn project_of_secret(secret: &str) -> Option<String> {
+pub(crate) fn project_of_secret(secret: &str) -> Option<String> {
     let rest = secret.strip_prefix("sk_")?;
     let (ulid, tail) = rest.split_at_checked(26)?;
     let random = tail.strip_prefix('_')?;
     let project = format!("prj_{ulid}");
     (is_id("prj", &project) && random.len() == 43).then_some(project)
+}
+
+/// The error for an API key that is malformed, unknown or revoked.
+pub(crate) fn invalid_key() -> Error {
+    Error::Unauthenticated {
+        reason: "INVALID_API_KEY",
+        message: "the API key is missing, malformed, unknown or revoked".into(),
+    }
 }
 
 /// Drops every hash entry pointing at a key id and stores the revoked record.
@@ -204,17 +212,13 @@ impl Store {
 
     /// Authenticates a secret: the project and key it belongs to, or `UNAUTHENTICATED`.
     pub async fn authenticate(&self, secret: &str) -> Result<Authenticated> {
-        let denied = || Error::Unauthenticated {
-            reason: "INVALID_API_KEY",
-            message: "the API key is missing, malformed, unknown or revoked".into(),
-        };
-        let project_id = project_of_secret(secret).ok_or_else(denied)?;
+        let project_id = project_of_secret(secret).ok_or_else(invalid_key)?;
         let mut conn = self.conn.clone();
         let key_id: Option<String> = conn
             .hget(self.keys.api_key_hashes(&project_id), hash_secret(secret))
             .await
             .map_err(unavailable)?;
-        let key_id = key_id.ok_or_else(denied)?;
+        let key_id = key_id.ok_or_else(invalid_key)?;
         Ok(Authenticated { project_id, key_id })
     }
 }

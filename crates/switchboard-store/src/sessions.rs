@@ -45,27 +45,102 @@ return 1
     )
 });
 
-/// A session's `d` and, when it has `u`, its user's accounts' `d` (else false). The user's
-/// keys are built from `ARGV[1]` (`<prefix>:{<project>}:u:`) + `u`, the accounts' from
-/// `ARGV[2]` + id: both prefixes carry the session key's hash tag, so every key read is in
-/// its slot (cluster-safe though undeclared: they are only known once the session is read).
-static SESSION_AND_ACCOUNTS: LazyLock<redis::Script> = LazyLock::new(|| {
-    redis::Script::new(
-        r"
--- KEYS: session. ARGV: user key prefix, account key prefix
-local f = redis.call('HMGET', KEYS[1], 'd', 'u')
-if not f[1] then return {false, false} end
-if not f[2] then return {f[1], false} end
-local ids = redis.call('ZRANGEBYLEX', ARGV[1] .. f[2] .. ':cas', '-', '+')
-local out = {}
-for _, id in ipairs(ids) do
-  local d = redis.call('HGET', ARGV[2] .. id, 'd')
-  if d then out[#out + 1] = d end
+/// Lua: `read_session(session key, user key prefix, account key prefix, with accounts)` →
+/// the session's `d` (false when there is none), when asked and the session has `u` its user's
+/// accounts' `d` oldest first (else false), and a fingerprint of exactly those bytes.
+///
+/// The user's keys are built from the user prefix (`<prefix>:{<project>}:u:`) + `u`, the
+/// accounts' from the account prefix + id: both prefixes carry the session key's hash tag, so
+/// every key read is in its slot (cluster-safe though undeclared: they are only known once the
+/// session is read). [`crate::executions`]' create script calls the same function to check that
+/// what a call was checked against is still what is stored.
+pub(crate) const READ_SESSION_LUA: &str = r"
+local function read_session(session_key, user_prefix, account_prefix, with_accounts)
+  local f = redis.call('HMGET', session_key, 'd', 'u')
+  if not f[1] then return false, false, '' end
+  local parts = {#f[1] .. ':' .. f[1]}
+  local out = false
+  if f[2] and with_accounts then
+    out = {}
+    local ids = redis.call('ZRANGEBYLEX', user_prefix .. f[2] .. ':cas', '-', '+')
+    for _, id in ipairs(ids) do
+      local d = redis.call('HGET', account_prefix .. id, 'd')
+      if d then
+        out[#out + 1] = d
+        parts[#parts + 1] = #d .. ':' .. d
+      end
+    end
+  else
+    parts[#parts + 1] = 'no accounts'
+  end
+  return f[1], out, redis.sha1hex(table.concat(parts, ','))
 end
-return {f[1], out}
-",
-    )
+";
+
+/// Checks an API key and reads a session with its user's accounts, in one round trip.
+///
+/// With a key (`ARGV[3]`, the SHA-256 of the secret, checked in `KEYS[2]`, the project's key
+/// hashes) an unknown or revoked key answers `{0}` and nothing else is read. Then
+/// `read_session` (its accounts when `ARGV[4]` is `1`).
+static SESSION_AND_ACCOUNTS: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(&format!(
+        r"{READ_SESSION_LUA}
+-- KEYS: session, API key hashes. ARGV: user key prefix, account key prefix, key hash or '',
+-- '1' to read the accounts
+if ARGV[3] ~= '' and not redis.call('HGET', KEYS[2], ARGV[3]) then
+  return {{0, false, false, ''}}
+end
+local d, accounts, fingerprint = read_session(KEYS[1], ARGV[1], ARGV[2], ARGV[4] == '1')
+return {{1, d, accounts, fingerprint}}
+"
+    ))
 });
+
+/// What the session read script returns: key accepted (1), the session's `d`, its user's
+/// accounts' `d`, the fingerprint.
+type SessionRead = (i64, Option<Vec<u8>>, Option<Vec<Vec<u8>>>, String);
+
+/// What a call was checked against, for [`Store::create_execution`] to confirm in the same
+/// step that stores the execution: the caller's key is still valid, and the session (and its
+/// user's accounts, when they were read) are still byte for byte what was read.
+#[derive(Debug, Clone)]
+pub struct SessionGuard {
+    /// SHA-256 of the caller's API key, or empty for a caller already known to be in the project.
+    pub key_hash: String,
+    /// The fingerprint the read gave.
+    pub fingerprint: String,
+    /// Whether the fingerprint covers the user's accounts.
+    pub accounts: bool,
+}
+
+/// What [`Store::authorized_session`] read.
+#[derive(Debug, Clone)]
+pub struct AuthorizedSession {
+    /// The project of the API key (or the one given).
+    pub project: String,
+    pub session: Session,
+    /// The session user's accounts, oldest first, when asked for.
+    pub accounts: Option<Vec<ConnectedAccount>>,
+    /// The fingerprint of what was read; it covers the accounts only when `accounts_covered`.
+    pub fingerprint: String,
+    /// Whether `accounts` came from the same read as the session (else from a second one, for
+    /// a session stored without its user key, or were not asked for).
+    pub accounts_covered: bool,
+}
+
+impl AuthorizedSession {
+    /// The guard for storing an execution checked against this read, for `caller`.
+    pub fn guard(&self, caller: crate::Caller<'_>) -> SessionGuard {
+        SessionGuard {
+            key_hash: match caller {
+                crate::Caller::Project(_) => String::new(),
+                crate::Caller::ApiKey(secret) => crate::projects::hash_secret(secret),
+            },
+            fingerprint: self.fingerprint.clone(),
+            accounts: self.accounts_covered,
+        }
+    }
+}
 
 impl Store {
     /// Stores a new session for `user_id` with an already validated config.
@@ -131,24 +206,64 @@ impl Store {
         project: &str,
         id: &str,
     ) -> Result<(Session, Vec<ConnectedAccount>)> {
+        let read = self
+            .authorized_session(crate::Caller::Project(project), id, true)
+            .await?;
+        Ok((read.session, read.accounts.unwrap_or_default()))
+    }
+
+    /// The caller's session `id` (and, with `accounts`, its user's accounts) in one round trip
+    /// that, for a caller with an API key, first checks the key: `UNAUTHENTICATED` for a bad
+    /// key whatever the session, then `NOT_FOUND` for a session not in the key's project.
+    pub async fn authorized_session(
+        &self,
+        caller: crate::Caller<'_>,
+        id: &str,
+        accounts: bool,
+    ) -> Result<AuthorizedSession> {
+        let (project, key_hash) = match caller {
+            crate::Caller::Project(project) => (project.to_owned(), String::new()),
+            crate::Caller::ApiKey(secret) => {
+                let project = crate::projects::project_of_secret(secret)
+                    .ok_or_else(crate::projects::invalid_key)?;
+                (project, crate::projects::hash_secret(secret))
+            }
+        };
         if !is_id("ses", id) {
+            if let crate::Caller::ApiKey(secret) = caller {
+                self.authenticate(secret).await?;
+            }
             return Err(Error::session_not_found(id));
         }
         let mut conn = self.conn.clone();
-        let (d, accounts): (Option<Vec<u8>>, Option<Vec<Vec<u8>>>) = SESSION_AND_ACCOUNTS
-            .key(self.keys.session(project, id))
-            .arg(self.keys.user_prefix(project))
-            .arg(self.keys.account(project, ""))
+        let (ok, d, raw_accounts, fingerprint): SessionRead = SESSION_AND_ACCOUNTS
+            .key(self.keys.session(&project, id))
+            .key(self.keys.api_key_hashes(&project))
+            .arg(self.keys.user_prefix(&project))
+            .arg(self.keys.account(&project, ""))
+            .arg(&key_hash)
+            .arg(if accounts { "1" } else { "0" })
             .invoke_async(&mut conn)
             .await
             .map_err(unavailable)?;
+        if ok != 1 {
+            return Err(crate::projects::invalid_key());
+        }
         let d = d.ok_or_else(|| Error::session_not_found(id))?;
         let session = Session::decode(d.as_slice()).map_err(|e| corrupt("session", e))?;
-        let accounts = match accounts {
-            Some(raw) => decode_accounts(raw)?,
-            None => self.user_accounts(project, &session.user_id).await?,
+        let accounts_covered = accounts && raw_accounts.is_some();
+        let accounts = match (accounts, raw_accounts) {
+            (false, _) => None,
+            (true, Some(raw)) => Some(decode_accounts(raw)?),
+            (true, None) => Some(self.user_accounts(&project, &session.user_id).await?),
         };
-        Ok((session, accounts))
+        Ok(AuthorizedSession {
+            project,
+            session,
+            accounts,
+            fingerprint,
+            accounts_covered,
+        })
     }
 
     /// Updates a session's config with `change`, which sees the stored session and returns the

@@ -75,17 +75,28 @@ pub fn init(config: &TelemetryConfig) -> Guard {
             .with_filter(filter)
             .boxed(),
     };
-    let provider = tracer_provider(config);
-    // Traces have their own level, so a quiet log filter does not take spans out of the trace.
-    let traces: BoxedLayer = tracing_opentelemetry::layer()
-        .with_tracer(provider.tracer("switchboard"))
-        .with_filter(LevelFilter::INFO)
-        .boxed();
+    // Spans are built for OpenTelemetry only when they go somewhere: without an OTLP endpoint
+    // the layer would cost every request and job its share for nothing. Trace ids are still
+    // made and carried (see [`child_traceparent`]).
+    let provider = config
+        .otlp_endpoint
+        .as_ref()
+        .map(|_| tracer_provider(config));
+    let mut layers = vec![logs];
+    if let Some(provider) = &provider {
+        // Traces have their own level, so a quiet log filter does not take spans out of them.
+        layers.push(
+            tracing_opentelemetry::layer()
+                .with_tracer(provider.tracer("switchboard"))
+                .with_filter(LevelFilter::INFO)
+                .boxed(),
+        );
+    }
     let guard = Guard {
-        provider: Some(provider.clone()),
+        provider: provider.clone(),
     };
     if tracing_subscriber::registry()
-        .with(vec![logs, traces])
+        .with(layers)
         .try_init()
         .is_err()
     {
@@ -94,11 +105,13 @@ pub fn init(config: &TelemetryConfig) -> Guard {
         return guard;
     }
     opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
-    opentelemetry::global::set_tracer_provider(provider);
+    if let Some(provider) = provider {
+        opentelemetry::global::set_tracer_provider(provider);
+    }
     guard
 }
 
-/// The tracer provider: always present, so spans get ids; with an OTLP exporter when configured.
+/// The tracer provider, exporting over OTLP to the configured endpoint.
 fn tracer_provider(config: &TelemetryConfig) -> SdkTracerProvider {
     let mut resource = opentelemetry_sdk::Resource::builder();
     if std::env::var_os("OTEL_SERVICE_NAME").is_none() {
@@ -163,6 +176,44 @@ pub fn set_parent_from_traceparent(span: &tracing::Span, traceparent: &str) {
     if cx.span().span_context().is_valid() {
         let _ = span.set_parent(cx);
     }
+}
+
+/// A new span's `(trace id, traceparent)` without a tracing layer: in the trace of `parent`
+/// (a caller's W3C `traceparent`) when it is valid, else in a new trace; a random span id.
+pub fn child_traceparent(parent: Option<&str>) -> (String, String) {
+    use rand::RngCore;
+    let mut span = [0u8; 8];
+    rand::rng().fill_bytes(&mut span);
+    let span = hex::encode(span);
+    if let Some((trace_id, flags)) = parent.and_then(parse_traceparent) {
+        let traceparent = format!("00-{trace_id}-{span}-{flags}");
+        return (trace_id.to_owned(), traceparent);
+    }
+    let mut trace = [0u8; 16];
+    rand::rng().fill_bytes(&mut trace);
+    let trace_id = hex::encode(trace);
+    let traceparent = format!("00-{trace_id}-{span}-01");
+    (trace_id, traceparent)
+}
+
+/// The trace id and flags of a valid version-00 `traceparent` (W3C Trace Context).
+fn parse_traceparent(value: &str) -> Option<(&str, &str)> {
+    let mut parts = value.trim().split('-');
+    let (version, trace_id, span_id, flags) =
+        (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    let hex = |s: &str, len: usize| {
+        s.len() == len
+            && s.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    };
+    let valid = parts.next().is_none()
+        && version == "00"
+        && hex(trace_id, 32)
+        && hex(span_id, 16)
+        && hex(flags, 2)
+        && trace_id.bytes().any(|b| b != b'0')
+        && span_id.bytes().any(|b| b != b'0');
+    valid.then_some((trace_id, flags))
 }
 
 /// The 32-hex-digit OpenTelemetry trace id of `span`, when it has a valid context.
@@ -256,6 +307,35 @@ mod tests {
             let id = trace_id_of(&span).unwrap();
             assert_ne!(id, "0".repeat(32));
         });
+    }
+
+    #[test]
+    fn child_traceparents_continue_a_valid_parent_only() {
+        let parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        let (trace_id, traceparent) = child_traceparent(Some(parent));
+        assert_eq!(trace_id, "4bf92f3577b34da6a3ce929d0e0e4736");
+        let parts: Vec<&str> = traceparent.split('-').collect();
+        assert_eq!(parts[0], "00");
+        assert_eq!(parts[1], trace_id);
+        assert_eq!(parts[2].len(), 16);
+        assert_ne!(parts[2], "00f067aa0ba902b7");
+        assert_eq!(parts[3], "01");
+        for bad in [
+            "",
+            "00-not-a-trace-01",
+            "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
+            "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
+            "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-x",
+        ] {
+            let (trace_id, traceparent) = child_traceparent(Some(bad));
+            assert_ne!(trace_id, "4bf92f3577b34da6a3ce929d0e0e4736", "{bad}");
+            assert_eq!(trace_id.len(), 32);
+            assert!(traceparent.starts_with(&format!("00-{trace_id}-")), "{bad}");
+        }
+        let (a, _) = child_traceparent(None);
+        let (b, _) = child_traceparent(None);
+        assert_ne!(a, b);
     }
 
     #[test]

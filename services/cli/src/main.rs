@@ -5,6 +5,9 @@ mod admin;
 mod bench;
 mod dev;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::path::PathBuf;
 
 use anyhow::Context;

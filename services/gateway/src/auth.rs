@@ -22,13 +22,18 @@ fn credential(metadata: &MetadataMap) -> Option<&str> {
         .map(str::trim)
 }
 
-/// The project of the request's API key, or `UNAUTHENTICATED`.
-pub async fn project(state: &AppState, metadata: &MetadataMap) -> Result<String, Error> {
-    let secret = credential(metadata).ok_or(Error::Unauthenticated {
+/// The API key the request carries (not yet checked), or `UNAUTHENTICATED`.
+pub fn secret(metadata: &MetadataMap) -> Result<&str, Error> {
+    credential(metadata).ok_or(Error::Unauthenticated {
         reason: "MISSING_API_KEY",
         message: "send a project API key as `x-api-key: sk_…` or `authorization: Bearer sk_…`"
             .into(),
-    })?;
+    })
+}
+
+/// The project of the request's API key, or `UNAUTHENTICATED`.
+pub async fn project(state: &AppState, metadata: &MetadataMap) -> Result<String, Error> {
+    let secret = secret(metadata)?;
     Ok(state.store.authenticate(secret).await?.project_id)
 }
 

@@ -6,16 +6,16 @@
 use std::time::Duration;
 
 use prost::Message;
-use rand::RngCore;
+use std::sync::Arc;
 use switchboard_core::page::{decode_token, encode_token, page_size};
 use switchboard_core::scope::Scope;
 use switchboard_core::{accounts, arguments, ids::new_id, Error};
 use switchboard_proto::v1::{
     ExecuteToolRequest, ExecuteToolResponse, Execution, ExecutionAccount, ExecutionError,
     ExecutionMode, ExecutionStatus, GetExecutionRequest, GetExecutionResponse,
-    ListExecutionsRequest, ListExecutionsResponse,
+    ListExecutionsRequest, ListExecutionsResponse, SessionConfig,
 };
-use switchboard_store::{Created, NewExecution};
+use switchboard_store::{AuthorizedSession, Caller, Created, NewExecution};
 use tonic::{Request, Response, Status};
 use tracing::Instrument;
 
@@ -41,21 +41,16 @@ fn timestamp() -> prost_types::Timestamp {
 }
 
 /// The call's W3C trace context from its `ExecuteTool` span: (trace id, traceparent header).
-/// Without a tracer provider (tests that never set telemetry up) a random context stands in.
-fn trace_of(span: &tracing::Span) -> (String, String) {
+/// Without a tracing layer (no trace exporter configured) the ids are made here, in the trace of
+/// the caller's `traceparent` when it sent one.
+fn trace_of(span: &tracing::Span, parent: Option<&str>) -> (String, String) {
     if let (Some(trace_id), Some(traceparent)) = (
         switchboard_telemetry::trace_id_of(span),
         switchboard_telemetry::traceparent_of(span),
     ) {
         return (trace_id, traceparent);
     }
-    let mut trace = [0u8; 16];
-    let mut span = [0u8; 8];
-    rand::rng().fill_bytes(&mut trace);
-    rand::rng().fill_bytes(&mut span);
-    let trace_id = hex::encode(trace);
-    let traceparent = format!("00-{trace_id}-{}-01", hex::encode(span));
-    (trace_id, traceparent)
+    switchboard_telemetry::child_traceparent(parent)
 }
 
 /// The arguments of a call as JSON, from whichever field carries them.
@@ -94,205 +89,120 @@ pub async fn execute_tool(
         tool = %request.get_ref().tool_slug,
         execution_id = tracing::field::Empty,
     );
-    if let Some(traceparent) = request
+    let parent = request
         .metadata()
         .get(switchboard_telemetry::TRACEPARENT)
         .and_then(|v| v.to_str().ok())
-    {
+        .map(str::to_owned);
+    if let Some(traceparent) = &parent {
         switchboard_telemetry::set_parent_from_traceparent(&span, traceparent);
     }
-    execute_tool_in_span(state, request).instrument(span).await
+    execute_tool_in_span(state, request, parent.as_deref())
+        .instrument(span)
+        .await
 }
 
 async fn execute_tool_in_span(
     state: &AppState,
     request: Request<ExecuteToolRequest>,
+    parent: Option<&str>,
 ) -> Result<Response<ExecuteToolResponse>, Status> {
-    let project = auth::project(state, request.metadata()).await?;
-    run(state, project, request.into_inner())
+    // The key is checked in the same round trip that reads the session.
+    let secret = auth::secret(request.metadata())?.to_owned();
+    run(state, Caller::ApiKey(&secret), request.into_inner(), parent)
         .await
         .map(Response::new)
 }
 
-/// ExecuteTool for a caller already known to be in `project` (gRPC after its API key, MCP after
-/// its session token): the same checks, store, publish and wait.
+/// ExecuteTool for a caller with a project API key (gRPC) or already known to be in a project
+/// (MCP, after its session token): the same checks, store, publish and wait. `parent` is the
+/// caller's W3C `traceparent`, if it sent one.
 pub async fn run(
     state: &AppState,
-    project: String,
+    caller: Caller<'_>,
     req: ExecuteToolRequest,
+    parent: Option<&str>,
 ) -> Result<ExecuteToolResponse, Status> {
     let started = std::time::Instant::now();
-    required(&req.session_id, "session_id")?;
-    required(&req.tool_slug, "tool_slug")?;
-    let mode = ExecutionMode::try_from(req.mode).map_err(|_| {
-        Error::invalid(
-            "INVALID_MODE",
-            "mode",
-            format!("{} is not an execution mode", req.mode),
-        )
-    })?;
-    let limits = &state.config.executions;
-    let timeout_ms = match req.timeout_ms {
-        0 => limits.default_timeout_ms,
-        t if t > limits.max_timeout_ms => {
-            return Err(Error::invalid(
-                "OUT_OF_RANGE",
-                "timeout_ms",
-                format!("{t} is over the limit of {}", limits.max_timeout_ms),
-            )
-            .into())
+    let (mode, timeout_ms) = match check_request(state, &req) {
+        Ok(checked) => checked,
+        Err(e) => {
+            // A caller whose key fails hears that first, as from every other RPC.
+            if let Caller::ApiKey(secret) = caller {
+                state.store.authenticate(secret).await?;
+            }
+            return Err(e.into());
         }
-        t => t,
     };
-    if req.idempotency_key.len() > 256 || req.idempotency_key.chars().any(char::is_control) {
-        return Err(Error::invalid(
-            "INVALID_IDEMPOTENCY_KEY",
-            "idempotency_key",
-            "must be at most 256 bytes without control characters",
-        )
-        .into());
-    }
 
-    // With a tool whose toolkit needs an account, the session and its user's accounts are
-    // read together (one round trip).
-    let needs_account = state
-        .catalog
-        .tool(&req.tool_slug)
-        .and_then(|t| state.catalog.toolkit(&t.toolkit))
-        .is_some_and(|k| !k.is_no_auth());
-    let (session, prefetched) = if needs_account {
-        let (session, accounts) = state
-            .store
-            .get_session_and_accounts(&project, &req.session_id)
-            .await?;
-        (session, Some(accounts))
-    } else {
-        (
-            state.store.get_session(&project, &req.session_id).await?,
-            None,
-        )
+    // The session and its user's accounts: this gateway's last read of them when it has one
+    // (confirmed as the execution is stored), else a fresh read that checks the key too.
+    let project_hint = match caller {
+        Caller::Project(project) => Some(project.to_owned()),
+        Caller::ApiKey(secret) => switchboard_store::project_of_api_key(secret),
     };
-    let tool = state.catalog.tool(&req.tool_slug).ok_or_else(|| {
-        Error::invalid(
-            "UNKNOWN_TOOL",
-            "tool_slug",
-            format!("unknown tool {:?}", req.tool_slug),
-        )
-    })?;
-    let config = session.config.clone().unwrap_or_default();
-    if !Scope::new(&config, &state.catalog).tool_allowed(tool) {
-        switchboard_metrics::execution_rejected("scope");
-        return Err(Error::PermissionDenied {
-            reason: "TOOL_NOT_IN_SESSION",
-            message: format!(
-                "tool {} is outside this session's toolkit, tool and tag filters",
-                tool.slug
-            ),
-        }
-        .into());
-    }
-    let rejected = |_: &Error| switchboard_metrics::execution_rejected("arguments");
-    let args = read_arguments(state, &req).inspect_err(rejected)?;
-    arguments::validate(&tool.input_validator, &args).inspect_err(rejected)?;
-
-    let toolkit = state
-        .catalog
-        .toolkit(&tool.toolkit)
-        .ok_or_else(|| Error::Internal(format!("tool {} has no toolkit", tool.slug)))?;
-    let account = if toolkit.is_no_auth() {
-        None
-    } else {
-        let user_accounts = match prefetched {
-            Some(accounts) => accounts,
+    let mut cached = project_hint
+        .as_deref()
+        .and_then(|p| state.sessions.get(p, &req.session_id));
+    let mut rounds = 0;
+    let (project, prepared) = loop {
+        rounds += 1;
+        let (read, from_cache) = match cached.take() {
+            Some(read) => (read, true),
             None => {
-                state
-                    .store
-                    .user_accounts(&project, &session.user_id)
-                    .await?
+                let read = Arc::new(
+                    state
+                        .store
+                        .authorized_session(caller, &req.session_id, true)
+                        .await?,
+                );
+                state.sessions.put(Arc::clone(&read));
+                (read, false)
             }
         };
-        let chosen = accounts::select(&config, &user_accounts, &tool.toolkit, &req.account)?;
-        Some(ExecutionAccount {
-            id: chosen.id.clone(),
-            alias: chosen.alias.clone(),
-        })
-    };
-
-    let span = tracing::Span::current();
-    let (trace_id, traceparent) = trace_of(&span);
-    let execution = Execution {
-        id: new_id("ex"),
-        session_id: session.id.clone(),
-        user_id: session.user_id.clone(),
-        tool_slug: tool.slug.clone(),
-        toolkit: tool.toolkit.clone(),
-        account,
-        status: ExecutionStatus::Queued as i32,
-        idempotency_key: req.idempotency_key.clone(),
-        arguments_digest: arguments::digest(&args),
-        trace_id,
-        create_time: Some(timestamp()),
-        ..Default::default()
-    };
-    span.record("execution_id", execution.id.as_str());
-    let sync = mode != ExecutionMode::Async;
-    let deadline_ms = now_ms()
-        + i64::from(if sync {
-            timeout_ms
-        } else {
-            limits.max_timeout_ms
-        });
-    let new = NewExecution {
-        execution: execution.clone(),
-        arguments_json: args.to_string(),
-        reply_subject: if sync {
-            state
-                .bus
-                .names
-                .result_subject(state.results.gateway_id(), &execution.id)
-        } else {
-            String::new()
-        },
-        deadline_ms,
-        idempotency_key_digest: (!req.idempotency_key.is_empty())
-            .then(|| arguments::digest(&serde_json::Value::String(req.idempotency_key.clone()))),
-    };
-    let waiter = sync.then(|| state.results.wait_for(&execution.id));
-    match state.store.create_execution(&project, &new).await? {
-        Created::Existing(earlier) => {
-            tracing::debug!(execution_id = %earlier.id, "idempotency key reused; returning the earlier execution");
-            if earlier.status() == ExecutionStatus::Queued {
-                // The first attempt may have stopped (its gateway died) between storing the
-                // execution and publishing its job: publish it again. The execution id is the
-                // message id, so a job that did reach the stream is not doubled, and a worker
-                // claims an execution only once anyway.
-                let job = switchboard_bus::Job {
-                    project_id: project.clone(),
-                    execution_id: earlier.id.clone(),
-                };
-                if let Err(e) = state
-                    .bus
-                    .publish_job(&earlier.toolkit, &job, &traceparent)
-                    .await
-                {
-                    tracing::warn!(execution_id = %earlier.id, error = %e, "job of a retried call not accepted");
-                    return Err(Error::Unavailable {
-                        reason: "BUS_UNAVAILABLE",
-                        message: format!(
-                            "the job bus is unavailable; execution {} is still queued, retry the call",
-                            earlier.id
-                        ),
+        let checks = Checks {
+            mode,
+            timeout_ms,
+            parent,
+            count_rejections: !from_cache,
+        };
+        let prepared = match prepare(state, &req, &read, &checks).await {
+            Ok(prepared) => prepared,
+            // Checked against a cached read: say so only after a fresh one agrees.
+            Err(_) if from_cache => continue,
+            Err(e) => return Err(e.into()),
+        };
+        let guard = read.guard(caller);
+        match state
+            .store
+            .create_execution(&read.project, &prepared.new, Some(&guard))
+            .await?
+        {
+            Created::Stale => {
+                state.sessions.forget(&read.project, &read.session.id);
+                if rounds >= 4 {
+                    return Err(Error::Aborted {
+                        reason: "SESSION_CHANGING",
+                        message: "the session or its user's accounts kept changing while the call was checked; retry it".into(),
                     }
                     .into());
                 }
             }
-            return Ok(ExecuteToolResponse {
-                execution: Some(*earlier),
-            });
+            Created::New => break (read.project.clone(), prepared),
+            Created::Existing(earlier) => {
+                return existing(state, &read.project, *earlier, &prepared.traceparent).await
+            }
         }
-        Created::New => {}
-    }
-    tracing::debug!(execution_id = %execution.id, trace_id = %execution.trace_id, tool = %tool.slug, "execution queued");
+    };
+    let Prepared {
+        new,
+        traceparent,
+        sync,
+    } = prepared;
+    let execution = new.execution;
+    let tool_toolkit = execution.toolkit.clone();
+    tracing::debug!(execution_id = %execution.id, trace_id = %execution.trace_id, tool = %execution.tool_slug, "execution queued");
+    let waiter = sync.then(|| state.results.wait_for(&execution.id));
 
     let job = switchboard_bus::Job {
         project_id: project.clone(),
@@ -300,7 +210,7 @@ pub async fn run(
     };
     if let Err(e) = state
         .bus
-        .publish_job(&tool.toolkit, &job, &traceparent)
+        .publish_job(&tool_toolkit, &job, &traceparent)
         .await
     {
         let full = matches!(e, switchboard_bus::PublishError::Full);
@@ -351,10 +261,10 @@ pub async fn run(
             .into());
         }
     }
-    switchboard_metrics::execution_accepted(&tool.toolkit);
+    switchboard_metrics::execution_accepted(&tool_toolkit);
     // Observed on every way out from here: the answer, a timeout or an error.
     let _timer = switchboard_metrics::execution_timer(
-        &tool.toolkit,
+        &tool_toolkit,
         if sync { "sync" } else { "async" },
         started,
     );
@@ -395,7 +305,7 @@ pub async fn run(
         .transition_execution(&project, &timed_out, &[ExecutionStatus::Queued])
         .await?
     {
-        switchboard_metrics::execution_ended(&tool.toolkit, &tool.slug, "TIMED_OUT");
+        switchboard_metrics::execution_ended(&tool_toolkit, &execution.tool_slug, "TIMED_OUT");
         format!("no worker took execution {} within {timeout_ms} ms; it ended TIMED_OUT without running", execution.id)
     } else {
         format!(
@@ -409,6 +319,208 @@ pub async fn run(
         execution_id: execution.id,
     }
     .into())
+}
+
+/// A call checked against a session read, ready to store and publish.
+struct Prepared {
+    new: NewExecution,
+    traceparent: String,
+    sync: bool,
+}
+
+/// How [`prepare`] checks a call.
+struct Checks<'a> {
+    mode: ExecutionMode,
+    timeout_ms: u32,
+    /// The caller's `traceparent`.
+    parent: Option<&'a str>,
+    /// Whether a rejection counts in the metrics (not when it is checked again on a fresh read).
+    count_rejections: bool,
+}
+
+/// Checks the call against `read` (the tool in the session's filters, the arguments against
+/// its schema, the account by the scope rules) and builds its QUEUED execution.
+async fn prepare(
+    state: &AppState,
+    req: &ExecuteToolRequest,
+    read: &AuthorizedSession,
+    checks: &Checks<'_>,
+) -> Result<Prepared, Error> {
+    let count = |reason: &'static str| {
+        if checks.count_rejections {
+            switchboard_metrics::execution_rejected(reason);
+        }
+    };
+    let session = &read.session;
+    let tool = state.catalog.tool(&req.tool_slug).ok_or_else(|| {
+        Error::invalid(
+            "UNKNOWN_TOOL",
+            "tool_slug",
+            format!("unknown tool {:?}", req.tool_slug),
+        )
+    })?;
+    let default_config = SessionConfig::default();
+    let config = session.config.as_ref().unwrap_or(&default_config);
+    if !Scope::new(config, &state.catalog).tool_allowed(tool) {
+        count("scope");
+        return Err(Error::PermissionDenied {
+            reason: "TOOL_NOT_IN_SESSION",
+            message: format!(
+                "tool {} is outside this session's toolkit, tool and tag filters",
+                tool.slug
+            ),
+        });
+    }
+    let rejected = |_: &Error| count("arguments");
+    let args = read_arguments(state, req).inspect_err(rejected)?;
+    arguments::validate(&tool.input_validator, &args).inspect_err(rejected)?;
+
+    let toolkit = state
+        .catalog
+        .toolkit(&tool.toolkit)
+        .ok_or_else(|| Error::Internal(format!("tool {} has no toolkit", tool.slug)))?;
+    let account = if toolkit.is_no_auth() {
+        None
+    } else {
+        let fetched;
+        let user_accounts = match &read.accounts {
+            Some(accounts) => accounts,
+            None => {
+                fetched = state
+                    .store
+                    .user_accounts(&read.project, &session.user_id)
+                    .await?;
+                &fetched
+            }
+        };
+        let chosen = accounts::select(config, user_accounts, &tool.toolkit, &req.account)?;
+        Some(ExecutionAccount {
+            id: chosen.id.clone(),
+            alias: chosen.alias.clone(),
+        })
+    };
+
+    let span = tracing::Span::current();
+    let (trace_id, traceparent) = trace_of(&span, checks.parent);
+    let execution = Execution {
+        id: new_id("ex"),
+        session_id: session.id.clone(),
+        user_id: session.user_id.clone(),
+        tool_slug: tool.slug.clone(),
+        toolkit: tool.toolkit.clone(),
+        account,
+        status: ExecutionStatus::Queued as i32,
+        idempotency_key: req.idempotency_key.clone(),
+        arguments_digest: arguments::digest(&args),
+        trace_id,
+        create_time: Some(timestamp()),
+        ..Default::default()
+    };
+    span.record("execution_id", execution.id.as_str());
+    let sync = checks.mode != ExecutionMode::Async;
+    let limits = &state.config.executions;
+    let deadline_ms = now_ms()
+        + i64::from(if sync {
+            checks.timeout_ms
+        } else {
+            limits.max_timeout_ms
+        });
+    let reply_subject = if sync {
+        state
+            .bus
+            .names
+            .result_subject(state.results.gateway_id(), &execution.id)
+    } else {
+        String::new()
+    };
+    Ok(Prepared {
+        new: NewExecution {
+            execution,
+            arguments_json: args.to_string(),
+            reply_subject,
+            deadline_ms,
+            idempotency_key_digest: (!req.idempotency_key.is_empty()).then(|| {
+                arguments::digest(&serde_json::Value::String(req.idempotency_key.clone()))
+            }),
+        },
+        traceparent,
+        sync,
+    })
+}
+
+/// The answer for a reused idempotency key: the earlier execution (its job published again if
+/// it is still QUEUED).
+async fn existing(
+    state: &AppState,
+    project: &str,
+    earlier: Execution,
+    traceparent: &str,
+) -> Result<ExecuteToolResponse, Status> {
+    tracing::debug!(execution_id = %earlier.id, "idempotency key reused; returning the earlier execution");
+    if earlier.status() == ExecutionStatus::Queued {
+        // The first attempt may have stopped (its gateway died) between storing the
+        // execution and publishing its job: publish it again. The execution id is the
+        // message id, so a job that did reach the stream is not doubled, and a worker
+        // claims an execution only once anyway.
+        let job = switchboard_bus::Job {
+            project_id: project.to_owned(),
+            execution_id: earlier.id.clone(),
+        };
+        if let Err(e) = state
+            .bus
+            .publish_job(&earlier.toolkit, &job, traceparent)
+            .await
+        {
+            tracing::warn!(execution_id = %earlier.id, error = %e, "job of a retried call not accepted");
+            return Err(Error::Unavailable {
+                reason: "BUS_UNAVAILABLE",
+                message: format!(
+                    "the job bus is unavailable; execution {} is still queued, retry the call",
+                    earlier.id
+                ),
+            }
+            .into());
+        }
+    }
+    Ok(ExecuteToolResponse {
+        execution: Some(earlier),
+    })
+}
+
+/// The checks of a request that need nothing stored: its mode and timeout, or the error.
+fn check_request(
+    state: &AppState,
+    req: &ExecuteToolRequest,
+) -> Result<(ExecutionMode, u32), Error> {
+    required(&req.session_id, "session_id")?;
+    required(&req.tool_slug, "tool_slug")?;
+    let mode = ExecutionMode::try_from(req.mode).map_err(|_| {
+        Error::invalid(
+            "INVALID_MODE",
+            "mode",
+            format!("{} is not an execution mode", req.mode),
+        )
+    })?;
+    let limits = &state.config.executions;
+    let timeout_ms = match req.timeout_ms {
+        0 => limits.default_timeout_ms,
+        t if t > limits.max_timeout_ms => {
+            return Err(Error::invalid(
+                "OUT_OF_RANGE",
+                "timeout_ms",
+                format!("{t} is over the limit of {}", limits.max_timeout_ms),
+            ))
+        }
+        t => t,
+    };
+    if req.idempotency_key.len() > 256 || req.idempotency_key.chars().any(char::is_control) {
+        return Err(Error::invalid(
+            "INVALID_IDEMPOTENCY_KEY",
+            "idempotency_key",
+            "must be at most 256 bytes without control characters",
+        ));
+    }
+    Ok((mode, timeout_ms))
 }
 
 /// `execution` ended with `status` and an error.

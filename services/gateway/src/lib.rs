@@ -11,6 +11,7 @@ mod http;
 mod links;
 mod mcp;
 mod results;
+mod session_cache;
 mod state;
 mod subscribe;
 mod triggers;

@@ -32,6 +32,8 @@ pub struct Inner {
     pub oauth: switchboard_oauth::OAuth,
     /// Cancelled when the gateway stops: long-lived streams end with it.
     pub shutdown: tokio_util::sync::CancellationToken,
+    /// The sessions ExecuteTool last read (confirmed whenever one is used).
+    pub sessions: crate::session_cache::SessionCache,
 }
 
 impl AppState {
@@ -59,6 +61,7 @@ impl AppState {
                 public_url,
                 oauth,
                 shutdown,
+                sessions: Default::default(),
             }),
         }
     }

@@ -1,7 +1,10 @@
 //! SubscribeEvents: a JetStream pull consumer on the event stream, filtered by subject to the
 //! caller's project (and user, when given), the other filters applied here. An event is
 //! acknowledged once it is handed to the gRPC stream; a durable subscription (named) resumes
-//! after a disconnect with every event it missed.
+//! after a disconnect with every event it missed. An event whose acknowledgement was lost comes
+//! back from JetStream; one this stream already handed out is acknowledged again, not resent.
+//! (A subscriber that reconnects may still see an event it was handed just before the break:
+//! each event's `id` is stable, to drop such a repeat.)
 
 use std::collections::HashSet;
 use std::pin::Pin;
@@ -20,6 +23,34 @@ type EventStream = Pin<Box<dyn Stream<Item = Result<Event, Status>> + Send + 'st
 
 /// Events wait for a gRPC subscriber at most this long before JetStream hands them out again.
 const ACK_WAIT: Duration = Duration::from_secs(10);
+
+/// How many of the latest events handed to one subscriber are remembered, so a redelivery of
+/// one of them (its acknowledgement was lost, say with a NATS node) is not sent twice.
+const REMEMBERED: usize = 65_536;
+
+/// The stream sequences of the latest events handed to a subscriber, oldest first out.
+#[derive(Default)]
+struct Handed {
+    order: std::collections::VecDeque<u64>,
+    set: HashSet<u64>,
+}
+
+impl Handed {
+    fn insert(&mut self, sequence: u64) {
+        if self.set.insert(sequence) {
+            self.order.push_back(sequence);
+            if self.order.len() > REMEMBERED {
+                if let Some(oldest) = self.order.pop_front() {
+                    self.set.remove(&oldest);
+                }
+            }
+        }
+    }
+
+    fn contains(&self, sequence: u64) -> bool {
+        self.set.contains(&sequence)
+    }
+}
 
 struct Filters {
     accounts: HashSet<String>,
@@ -112,6 +143,7 @@ pub async fn open(
     let project = project.to_owned();
     let shutdown = state.shutdown.clone();
     tokio::spawn(async move {
+        let mut handed = Handed::default();
         loop {
             let next = tokio::select! {
                 m = messages.next() => m,
@@ -129,8 +161,16 @@ pub async fn open(
                 }
                 None => break,
             };
+            let (sequence, delivered) = message
+                .info()
+                .map(|i| (i.stream_sequence, i.delivered))
+                .unwrap_or((0, 1));
+            if delivered > 1 && handed.contains(sequence) {
+                // Handed to this subscriber already; only its acknowledgement was lost.
+                let _ = message.ack().await;
+                continue;
+            }
             let envelope: Option<Envelope> = serde_json::from_slice(&message.payload).ok();
-            let sequence = message.info().map(|i| i.stream_sequence).unwrap_or(0);
             match envelope {
                 // The subject filter keeps other projects out; check anyway.
                 Some(e) if e.metadata.project_id == project && filters.admits(&e) => {
@@ -143,6 +183,7 @@ pub async fn open(
                         break;
                     }
                     switchboard_metrics::trigger_event_delivered("grpc");
+                    handed.insert(sequence);
                     let _ = message.ack().await;
                 }
                 _ => {
@@ -152,4 +193,24 @@ pub async fn open(
         }
     });
     Ok(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Handed, REMEMBERED};
+
+    #[test]
+    fn handed_remembers_the_latest_sequences_only() {
+        let mut handed = Handed::default();
+        for seq in 1..=(REMEMBERED as u64 + 10) {
+            handed.insert(seq);
+        }
+        assert!(!handed.contains(1));
+        assert!(!handed.contains(10));
+        assert!(handed.contains(11));
+        assert!(handed.contains(REMEMBERED as u64 + 10));
+        handed.insert(REMEMBERED as u64 + 10);
+        assert_eq!(handed.order.len(), REMEMBERED);
+        assert_eq!(handed.set.len(), REMEMBERED);
+    }
 }

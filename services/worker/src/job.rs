@@ -118,15 +118,7 @@ async fn run(
 ) -> Result<Done, switchboard_core::Error> {
     let store = &context.store;
     let claim = store
-        .claim_execution(&job.project_id, &job.execution_id, lease(context), |e| {
-            let mut running = e.clone();
-            running.status = ExecutionStatus::Running as i32;
-            running.attempts += 1;
-            if running.start_time.is_none() {
-                running.start_time = Some(timestamp());
-            }
-            running
-        })
+        .claim_execution(&job.project_id, &job.execution_id, lease(context))
         .await;
     let claim = match claim {
         Ok(c) => c,
@@ -171,19 +163,7 @@ async fn run(
             again.execution.attempts += 1;
             again
         }
-        Claim::Claimed(record) => {
-            // The claim moved only the status and lease; the RUNNING record is written while
-            // the call starts, off the critical path (and before `finish`, which waits for it).
-            let (ended, stored) = tokio::join!(
-                execute(context, &job.project_id, &record, message),
-                store.store_running(&job.project_id, &record),
-            );
-            if let Err(e) = stored {
-                tracing::debug!(execution_id = %job.execution_id, error = %e, "RUNNING record not stored; the final one follows");
-            }
-            finish(context, job, &record, ended).await?;
-            return Ok(Done::Ack);
-        }
+        Claim::Claimed(record) => record,
     };
     let ended = execute(context, &job.project_id, &record, message).await;
     finish(context, job, &record, ended).await?;

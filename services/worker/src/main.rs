@@ -2,6 +2,9 @@
 
 use anyhow::Context;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let config = switchboard_config::Config::load(&switchboard_config::Sources::from_process_env())

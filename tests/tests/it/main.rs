@@ -7,6 +7,7 @@ mod catalog_api;
 mod connections;
 mod execute;
 mod execute_checks;
+mod execute_fresh;
 mod execute_progress;
 mod execute_scale;
 mod execute_toolkits;

@@ -1,6 +1,7 @@
 //! ExecuteTool end to end (sync GITHUB_CREATE_ISSUE: gateway → NATS → worker → stand-in →
 //! reply), and beside it a direct HTTP call to the same stand-in endpoint with the same body.
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -13,6 +14,7 @@ use switchboard_proto::v1::{
 };
 use tonic::transport::Channel;
 
+use super::cpu::Meter;
 use super::load::{latency, throughput, Latency, Outcome};
 use super::report::{Breakdown, Row};
 use super::{ApiKey, BenchArgs, Client};
@@ -159,14 +161,17 @@ pub async fn warm_up(client: &Client, session_id: &str) -> anyhow::Result<()> {
     }
 }
 
-/// The ExecuteTool row, and the breakdowns of its throughput and latency phases.
+/// The ExecuteTool row, the breakdowns of its throughput and latency phases, and the CPU time
+/// per call of each process in the throughput phase.
 pub async fn measure_execute(
     clients: &Arc<Vec<Client>>,
     session_id: &str,
     args: &BenchArgs,
-) -> anyhow::Result<(Row, [Breakdown; 2])> {
+    meter: &Meter,
+) -> anyhow::Result<(Row, [Breakdown; 2], Vec<(&'static str, f64)>)> {
     let req = request(session_id);
     let loaded = Arc::new(Breakdown::new()?);
+    let cpu_start = meter.start();
     let rate = throughput(args.concurrency, args.duration(), {
         let (clients, req, loaded) = (Arc::clone(clients), req.clone(), Arc::clone(&loaded));
         move |task, _| {
@@ -179,6 +184,7 @@ pub async fn measure_execute(
         }
     })
     .await;
+    let cpu = meter.per_call(&cpu_start, rate.tally.ok.load(Ordering::Relaxed));
     let alone = Breakdown::new()?;
     let lat = latency(args.latency_samples, |_| {
         execute(clients[0].clone(), req.clone(), SUCCEEDED, Some(&alone))
@@ -187,7 +193,7 @@ pub async fn measure_execute(
     let loaded = Arc::try_unwrap(loaded)
         .ok()
         .context("a throughput task outlived its phase")?;
-    Ok((Row::new("ExecuteTool", rate, lat), [loaded, alone]))
+    Ok((Row::new("ExecuteTool", rate, lat), [loaded, alone], cpu))
 }
 
 /// ExecuteTool ASYNC one at a time: the gateway's share alone (auth, session, accounts, checks,

@@ -6,6 +6,7 @@
 //! memory. Figures, not assertions: the machine decides what they are.
 
 mod cluster;
+mod cpu;
 mod execute;
 mod load;
 mod mcp;
@@ -44,11 +45,35 @@ pub struct BenchArgs {
     /// HTTP/2 connections the callers share.
     #[arg(long, default_value_t = 4)]
     connections: usize,
+    /// Run only these phases (comma-separated); all of them when absent.
+    #[arg(long, value_enum, value_delimiter = ',')]
+    only: Vec<Phase>,
+}
+
+/// The parts of the bench, in the order they run.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Phase {
+    /// CreateSession and GetSession.
+    Sessions,
+    /// ExecuteTool end to end beside a direct HTTP call, and where its time goes.
+    Execute,
+    /// MCP MULTI_EXECUTE_TOOL and SEARCH_TOOLS.
+    Mcp,
+    /// Webhook intake to a gRPC subscriber.
+    Webhooks,
+    /// ExecuteTool on a 3-node NATS cluster.
+    Cluster,
+    /// Search quality and latency, in process.
+    Search,
 }
 
 impl BenchArgs {
     fn duration(&self) -> Duration {
         Duration::from_secs(self.duration_secs.max(1))
+    }
+
+    fn runs(&self, phase: Phase) -> bool {
+        self.only.is_empty() || self.only.contains(&phase)
     }
 }
 
@@ -107,7 +132,7 @@ pub async fn run(mut config: Config, args: BenchArgs) -> anyhow::Result<()> {
         _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
     };
     // Against a NATS cluster, with the same provider stand-in (its own prefixes, cleaned up).
-    if result.is_ok() {
+    if result.is_ok() && args.runs(Phase::Cluster) {
         cluster::report(&config, &args).await;
     }
     // The children are gone by now (stopped, or killed when `measure` ended early).
@@ -127,20 +152,29 @@ pub async fn run(mut config: Config, args: BenchArgs) -> anyhow::Result<()> {
     }
     println!("cleaned up {removed} bench keys and the bench streams");
     result?;
-    search::report(&config)
+    if args.runs(Phase::Search) {
+        search::report(&config)?;
+    }
+    Ok(())
 }
 
-/// What the phases measured.
+/// What the phases measured (`None` for a phase not run).
+#[derive(Default)]
 struct Figures {
-    create: Row,
-    get: Row,
+    sessions: Option<[Row; 2]>,
+    execute: Option<Execute>,
+    mcp: Option<[Row; 2]>,
+    webhooks: Option<triggers::Figures>,
+}
+
+/// The ExecuteTool phase: end to end, where its time went, the gateway alone, the direct call.
+struct Execute {
     exec: Row,
     breakdown: [Breakdown; 2],
     gateway_only: Latency,
     direct: Row,
-    mcp_execute: Row,
-    mcp_search: Row,
-    webhooks: triggers::Figures,
+    /// CPU microseconds per call of each process in the throughput phase.
+    cpu: Vec<(&'static str, f64)>,
 }
 
 async fn measure(
@@ -154,7 +188,8 @@ async fn measure(
     let key = ApiKey(key.secret.parse().context("api key header")?);
 
     let mut procs = procs::Procs::start(config).await?;
-    let figures = match phases(config, &procs.grpc_addr, key, standin, args).await {
+    let meter = cpu::Meter::new(&procs.pids(), &config.redis.url, &config.nats.url);
+    let figures = match phases(config, &procs.grpc_addr, key, standin, args, &meter).await {
         Ok(figures) => figures,
         // A child that died is the likelier story than the symptom the load generator saw.
         Err(e) => {
@@ -172,21 +207,44 @@ async fn measure(
     let stopping = started_stopping.elapsed();
 
     let Figures {
-        create,
-        get,
-        exec,
-        breakdown,
-        gateway_only,
-        direct,
-        mcp_execute,
-        mcp_search,
+        sessions,
+        execute,
+        mcp,
         webhooks,
     } = figures;
-    report::table(&[&create, &get, &exec, &direct, &mcp_execute, &mcp_search]);
-    report::goals(&create, &exec, &direct, args.concurrency);
-    report::mcp_goals(&exec, &mcp_execute, &mcp_search);
-    webhooks.print();
-    report::breakdown(&breakdown, args.concurrency, &gateway_only, &get);
+    let mut rows: Vec<&Row> = Vec::new();
+    rows.extend(sessions.iter().flatten());
+    if let Some(e) = &execute {
+        rows.extend([&e.exec, &e.direct]);
+    }
+    rows.extend(mcp.iter().flatten());
+    if !rows.is_empty() {
+        report::table(&rows);
+    }
+    if let Some(e) = &execute {
+        report::goals(&e.exec, &e.direct, args.concurrency);
+    }
+    if let Some([create, _]) = &sessions {
+        report::session_goal(create);
+    }
+    if let (Some(e), Some([mcp_execute, mcp_search])) = (&execute, &mcp) {
+        report::mcp_goals(&e.exec, mcp_execute, mcp_search);
+    }
+    if let Some(webhooks) = &webhooks {
+        webhooks.print();
+    }
+    if let Some(e) = &execute {
+        let get = sessions.as_ref().map(|[_, get]| get);
+        report::breakdown(&e.breakdown, args.concurrency, &e.gateway_only, get);
+        cpu::print(
+            &format!(
+                "CPU time per ExecuteTool at concurrency {} (all processes of the chain):",
+                args.concurrency
+            ),
+            &e.cpu,
+            std::thread::available_parallelism().map_or(1, |n| n.get()),
+        );
+    }
     let mib = |k: Option<u64>| k.map_or("?".into(), |k| format!("{:.1} MiB", k as f64 / 1024.0));
     println!();
     println!(
@@ -204,14 +262,15 @@ async fn measure(
     Ok(())
 }
 
-/// Runs every phase against the gateway at `addr`. Its connections close on return, so the
-/// gateway has none to drain when it is stopped.
+/// Runs the chosen phases against the gateway at `addr`. Its connections close on return, so
+/// the gateway has none to drain when it is stopped.
 async fn phases(
     config: &Config,
     addr: &str,
     key: ApiKey,
     standin: &standin::StandIn,
     args: &BenchArgs,
+    meter: &cpu::Meter,
 ) -> anyhow::Result<Figures> {
     let mut channels = Vec::new();
     for _ in 0..args.connections.max(1) {
@@ -242,28 +301,38 @@ async fn phases(
         config.worker.concurrency,
     );
 
-    let [create, get] = sessions::measure(&clients, args).await?;
-    let (session_id, endpoint) =
-        execute::prepare(channels[0].clone(), key.clone(), &clients[0]).await?;
-    execute::warm_up(&clients[0], &session_id).await?;
-    let (exec, breakdown) = execute::measure_execute(&clients, &session_id, args).await?;
-    let gateway_only =
-        execute::measure_async(&clients[0], &session_id, args.latency_samples).await?;
-    let direct = execute::measure_direct(&standin.url, args).await?;
-    let [mcp_execute, mcp_search] =
-        mcp::measure_all(&endpoint, &config.sessions.meta_tool_prefix, args).await?;
-    let webhooks = triggers::measure(channels[0].clone(), key.clone(), standin, args).await?;
-    Ok(Figures {
-        webhooks,
-        mcp_execute,
-        mcp_search,
-        create,
-        get,
-        exec,
-        breakdown,
-        gateway_only,
-        direct,
-    })
+    let mut figures = Figures::default();
+    if args.runs(Phase::Sessions) {
+        figures.sessions = Some(sessions::measure(&clients, args).await?);
+    }
+    if args.runs(Phase::Execute) || args.runs(Phase::Mcp) {
+        let (session_id, endpoint) =
+            execute::prepare(channels[0].clone(), key.clone(), &clients[0]).await?;
+        execute::warm_up(&clients[0], &session_id).await?;
+        if args.runs(Phase::Execute) {
+            let (exec, breakdown, cpu) =
+                execute::measure_execute(&clients, &session_id, args, meter).await?;
+            let gateway_only =
+                execute::measure_async(&clients[0], &session_id, args.latency_samples).await?;
+            let direct = execute::measure_direct(&standin.url, args).await?;
+            figures.execute = Some(Execute {
+                exec,
+                breakdown,
+                gateway_only,
+                direct,
+                cpu,
+            });
+        }
+        if args.runs(Phase::Mcp) {
+            figures.mcp =
+                Some(mcp::measure_all(&endpoint, &config.sessions.meta_tool_prefix, args).await?);
+        }
+    }
+    if args.runs(Phase::Webhooks) {
+        figures.webhooks =
+            Some(triggers::measure(channels[0].clone(), key.clone(), standin, args).await?);
+    }
+    Ok(figures)
 }
 
 async fn connect(url: &str) -> anyhow::Result<Channel> {

@@ -146,6 +146,21 @@ impl Procs {
         })
     }
 
+    /// The children's process ids, by name.
+    pub fn pids(&self) -> Vec<(&'static str, Option<u32>)> {
+        let mut pids = vec![
+            ("gateway", self.gateway.child.id()),
+            ("worker", self.worker.child.id()),
+        ];
+        for more in &self.more_workers {
+            pids.push(("worker", more.child.id()));
+        }
+        if let Some(triggers) = &self.triggers {
+            pids.push(("triggers", triggers.child.id()));
+        }
+        pids
+    }
+
     /// Peak memory of the gateway and the worker, in KiB.
     pub fn peak_kib(&self) -> (Option<u64>, Option<u64>) {
         (self.gateway.peak_kib(), self.worker.peak_kib())

@@ -237,6 +237,7 @@ impl SessionService for SessionApi {
                 },
             )
             .await?;
+        self.state.sessions.forget(&project, &session.id);
         Ok(Response::new(UpdateSessionResponse {
             session: Some(view::session(&self.state, &project, session)),
             warnings,
@@ -250,6 +251,7 @@ impl SessionService for SessionApi {
         let project = auth::project(&self.state, request.metadata()).await?;
         let id = required(&request.get_ref().session_id, "session_id")?;
         self.state.store.delete_session(&project, id).await?;
+        self.state.sessions.forget(&project, id);
         Ok(Response::new(DeleteSessionResponse {}))
     }
 

@@ -453,7 +453,14 @@ async fn execute_one(
         mode: ExecutionMode::Sync as i32,
         ..Default::default()
     };
-    match crate::execute::run(state, caller.project.clone(), request).await {
+    match crate::execute::run(
+        state,
+        switchboard_store::Caller::Project(&caller.project),
+        request,
+        None,
+    )
+    .await
+    {
         Ok(response) => {
             let Some(execution) = response.execution else {
                 return Err("no execution came back".into());
