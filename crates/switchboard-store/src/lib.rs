@@ -23,7 +23,7 @@ pub use executions::{is_terminal, Claim, Created, JobRecord, NewExecution};
 pub use links::{Finish, LinkRecord};
 pub use projects::{ApiKeySecret, Authenticated};
 pub use sessions::{AuthorizedSession, SessionGuard, SessionPage};
-pub use triggers::{route_key, Route, StoredTrigger, TriggerFilter};
+pub use triggers::{route_key, DeliveryClaim, Route, StoredTrigger, TriggerFilter};
 
 /// A connection to one Redis server or to a Redis Cluster. Every key of a project carries the
 /// project in a hash tag, so on a cluster each script and transaction touches one slot.

@@ -123,6 +123,26 @@ return ''
     )
 });
 
+/// What [`Store::claim_delivery`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryClaim {
+    /// Not seen before: taken; publish it, then record it done.
+    New,
+    /// Being handled by another intake (or its handler stopped, until the mark lapses).
+    InHand,
+    /// Handled before: a duplicate.
+    Done,
+}
+
+static CLAIM_DELIVERY: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r"
+-- KEYS: the delivery's seen key. ARGV: ms the mark holds while in hand
+if redis.call('SET', KEYS[1], 'pending', 'NX', 'PX', ARGV[1]) then return 'new' end
+return redis.call('GET', KEYS[1]) or 'done'
+",
+    )
+});
 impl Store {
     /// Stores a new trigger unless one with the same `upsert_digest` exists: then its id.
     pub async fn create_trigger(
@@ -490,6 +510,44 @@ impl Store {
             .await
             .map_err(unavailable)?;
         Ok(set.is_some())
+    }
+
+    /// Takes a provider delivery for handling: [`DeliveryClaim::New`] marks it in hand for
+    /// `in_hand` (the time a publish may take), [`DeliveryClaim::InHand`] when another intake
+    /// holds it now (or stopped while holding it, until the mark lapses), and
+    /// [`DeliveryClaim::Done`] once [`Store::delivery_done`] recorded it.
+    pub async fn claim_delivery(
+        &self,
+        project: &str,
+        key: &str,
+        in_hand: Duration,
+    ) -> Result<DeliveryClaim> {
+        let mut conn = self.conn.clone();
+        let state: String = CLAIM_DELIVERY
+            .key(self.keys.seen(project, key))
+            .arg(millis(in_hand))
+            .invoke_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        Ok(match state.as_str() {
+            "new" => DeliveryClaim::New,
+            "pending" => DeliveryClaim::InHand,
+            _ => DeliveryClaim::Done,
+        })
+    }
+
+    /// Records a delivery as handled, for `ttl`: a repeat of it is a duplicate from then on.
+    pub async fn delivery_done(&self, project: &str, key: &str, ttl: Duration) -> Result<()> {
+        let mut conn = self.conn.clone();
+        let () = redis::cmd("SET")
+            .arg(self.keys.seen(project, key))
+            .arg("done")
+            .arg("PX")
+            .arg(millis(ttl))
+            .query_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        Ok(())
     }
 
     /// Forgets `key` (a delivery that could not be published is taken again on retry).

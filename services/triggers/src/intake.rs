@@ -4,8 +4,9 @@
 //! secret and a 5-minute timestamp window; the `url_verification` challenge answered). The
 //! signature is checked before anything else: a forged or stale one is 401 and nothing is
 //! published. A delivery is taken once (by its delivery id), routed to every matching enabled
-//! trigger, and answered 2xx only after every event is acknowledged by the stream; when a
-//! publish fails the delivery id is released, so the provider's retry goes through.
+//! trigger, and answered 2xx only after every event is acknowledged by the stream, and only then
+//! recorded as received; when a publish fails the delivery id is released, and when the intake
+//! stops mid-way its hold lapses after a few seconds, so the provider's retry goes through.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,11 +22,15 @@ use sha2::{Digest, Sha256};
 use switchboard_bus::events::{envelope, trigger_metadata, Envelope, TRIGGER_MESSAGE};
 use switchboard_core::ids::is_id;
 use switchboard_proto::v1::Trigger;
+use switchboard_store::DeliveryClaim;
 
 use crate::Context;
 
 /// How long a delivery id is remembered.
 const DEDUP_WINDOW: Duration = Duration::from_secs(72 * 3600);
+/// How long a delivery is held by the intake publishing it; if that intake stops, a retry after
+/// this goes through.
+const IN_HAND: Duration = Duration::from_secs(5);
 /// Slack's replay window.
 const SLACK_WINDOW_SECS: i64 = 5 * 60;
 
@@ -139,13 +144,20 @@ async fn deliver(
     };
     match context
         .store
-        .first_seen(project, dedup_key, DEDUP_WINDOW)
+        .claim_delivery(project, dedup_key, IN_HAND)
         .await
     {
-        Ok(true) => {}
-        Ok(false) => {
+        Ok(DeliveryClaim::New) => {}
+        Ok(DeliveryClaim::Done) => {
             switchboard_metrics::webhook_intake(provider, "duplicate");
             return answer(StatusCode::OK, "already received");
+        }
+        Ok(DeliveryClaim::InHand) => {
+            // Another intake is publishing it, or stopped while it did: the provider's retry
+            // after the mark lapses publishes it (again: the event's id, its message id on the
+            // stream, keeps a second copy out).
+            switchboard_metrics::webhook_intake(provider, "in_hand");
+            return answer(StatusCode::SERVICE_UNAVAILABLE, "being received; try again");
         }
         Err(_) => {
             switchboard_metrics::webhook_intake(provider, "error");
@@ -158,6 +170,14 @@ async fn deliver(
     };
     match outcome {
         Ok(n) => {
+            if let Err(e) = context
+                .store
+                .delivery_done(project, dedup_key, DEDUP_WINDOW)
+                .await
+            {
+                // Published: a repeat within the stream's duplicate window is still dropped.
+                tracing::warn!(project_id = project, delivery = dedup_key, error = %e, "delivery published but not recorded as done");
+            }
             switchboard_metrics::webhook_intake(provider, "accepted");
             tracing::debug!(
                 project_id = project,

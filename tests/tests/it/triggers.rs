@@ -194,6 +194,71 @@ async fn next_event(stream: &mut tonic::Streaming<Event>, wait: Duration) -> Opt
     }
 }
 
+/// An intake that stopped after taking a delivery but before publishing it (simulated by
+/// taking the delivery id in the store) holds it only briefly: the provider's retry is asked to
+/// come back, then published once; a later repeat is a duplicate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delivery_held_by_a_stopped_intake_goes_through_on_a_later_retry() {
+    let world = World::start().await;
+    world.account("ada").await;
+    world
+        .create(
+            "GITHUB_ISSUE_OPENED",
+            "ada",
+            json!({"owner": "acme", "repo": "api"}),
+        )
+        .await
+        .unwrap();
+    let (secret, url, _) = world.hook().await;
+    let mut ada = world.subscribe(&world.project.api_key, "ada", "").await;
+    let store = world.stack.store().await;
+    let taken = store
+        .claim_delivery(
+            &world.project.id,
+            "github:d-held",
+            Duration::from_millis(1500),
+        )
+        .await
+        .unwrap();
+    assert_eq!(taken, switchboard_store::DeliveryClaim::New);
+    let payload = github_example("issues", "opened");
+    assert_eq!(
+        deliver(&url, &secret, "issues", "d-held", &payload).await,
+        503,
+        "held by the stopped intake"
+    );
+    assert!(next_event(&mut ada, Duration::from_millis(300))
+        .await
+        .is_none());
+    tokio::time::sleep(Duration::from_millis(1600)).await;
+    assert_eq!(
+        deliver(&url, &secret, "issues", "d-held", &payload).await,
+        200,
+        "the retry after the hold lapsed"
+    );
+    let event = next_event(&mut ada, Duration::from_secs(5))
+        .await
+        .expect("the event, once");
+    assert_eq!(event.r#type, "trigger.message");
+    assert_eq!(
+        deliver(&url, &secret, "issues", "d-held", &payload).await,
+        200,
+        "a repeat"
+    );
+    assert!(next_event(&mut ada, Duration::from_millis(500))
+        .await
+        .is_none());
+    assert_eq!(
+        store
+            .claim_delivery(&world.project.id, "github:d-held", Duration::from_secs(5))
+            .await
+            .unwrap(),
+        switchboard_store::DeliveryClaim::Done
+    );
+    world.triggers.stop().await;
+    world.stack.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_signed_github_delivery_reaches_that_users_subscriber_only() {
     let world = World::start().await;
