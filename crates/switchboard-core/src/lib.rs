@@ -10,6 +10,7 @@ pub mod ids;
 pub mod page;
 pub mod scope;
 pub mod session_config;
+pub mod time;
 pub mod update;
 
 pub use credential::Credential;

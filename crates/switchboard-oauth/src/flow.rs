@@ -12,6 +12,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use switchboard_catalog::spec::{ClientAuth, RevokeStyle};
 use switchboard_core::credential::OAuthTokens;
+use switchboard_core::time::now_ms;
 
 use crate::app::App;
 
@@ -121,13 +122,6 @@ pub fn sanitize(text: &str, secrets: &[&str]) -> String {
         }
     }
     out
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
 }
 
 /// Form-urlencodes one value (for HTTP Basic client credentials, RFC 6749 2.3.1).

@@ -18,6 +18,7 @@ use switchboard_bus::Bus;
 use switchboard_catalog::Catalog;
 use switchboard_config::OAuthConfig;
 use switchboard_core::credential::{Credential, OAuthTokens};
+use switchboard_core::time::{now_ms, timestamp_of_ms};
 use switchboard_core::Error;
 use switchboard_crypto::Sealer;
 use switchboard_proto::v1::{AuthConfig, ConnectedAccount};
@@ -72,21 +73,6 @@ struct Inner {
     redirect_uri: String,
     /// Names this process in refresh locks.
     instance: String,
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
-
-/// A timestamp from unix milliseconds.
-pub fn timestamp_ms(ms: i64) -> prost_types::Timestamp {
-    prost_types::Timestamp {
-        seconds: ms.div_euclid(1000),
-        nanos: i32::try_from(ms.rem_euclid(1000) * 1_000_000).unwrap_or(0),
-    }
 }
 
 /// Whether the stored tokens were refreshed since the caller read `held`, and still work. A
@@ -337,8 +323,8 @@ impl OAuth {
             }
         };
         let mut account = stored.account.clone();
-        account.token_expire_time = granted.tokens.expires_at_ms.map(timestamp_ms);
-        account.update_time = Some(timestamp_ms(now_ms()));
+        account.token_expire_time = granted.tokens.expires_at_ms.map(timestamp_of_ms);
+        account.update_time = Some(timestamp_of_ms(now_ms()));
         if let Some(scopes) = granted.scopes.clone() {
             account.granted_scopes = scopes;
         }
@@ -399,7 +385,7 @@ impl OAuth {
         use switchboard_bus::events::{Envelope, Metadata, ACCOUNT_EXPIRED};
         let event = Envelope {
             id: switchboard_core::ids::new_id("ev"),
-            timestamp: timestamp_ms(now_ms()).to_string(),
+            timestamp: timestamp_of_ms(now_ms()).to_string(),
             kind: ACCOUNT_EXPIRED.to_owned(),
             metadata: Metadata {
                 project_id: project.to_owned(),

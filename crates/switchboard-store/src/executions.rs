@@ -19,6 +19,7 @@ use std::time::Duration;
 
 use prost::Message;
 use switchboard_core::ids::is_id;
+use switchboard_core::time::{now_ms, timestamp_of_ms};
 use switchboard_core::{Error, Result};
 use switchboard_proto::v1::{Execution, ExecutionStatus};
 
@@ -228,20 +229,6 @@ fn overlay(
     execution
 }
 
-fn timestamp_of_ms(ms: i64) -> prost_types::Timestamp {
-    prost_types::Timestamp {
-        seconds: ms.div_euclid(1000),
-        nanos: i32::try_from(ms.rem_euclid(1000) * 1_000_000).unwrap_or(0),
-    }
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
-
 /// One execution hash's [`OVERLAY`] fields, decoded and laid over.
 type OverlayRead = (Option<Vec<u8>>, Option<String>, Option<i64>, Option<i64>);
 
@@ -356,36 +343,6 @@ impl Store {
             .await
             .map_err(unavailable)?;
         decode_overlaid(read)?.ok_or_else(|| not_found(id))
-    }
-
-    /// Reads an execution with what a worker needs to run it.
-    pub async fn get_job(&self, project: &str, id: &str) -> Result<JobRecord> {
-        if !is_id("ex", id) {
-            return Err(not_found(id));
-        }
-        let mut conn = self.conn.clone();
-        let (d, args, reply, deadline): (
-            Option<Vec<u8>>,
-            Option<String>,
-            Option<String>,
-            Option<i64>,
-        ) = redis::cmd("HMGET")
-            .arg(self.keys.execution(project, id))
-            .arg("d")
-            .arg("args")
-            .arg("reply")
-            .arg("deadline")
-            .query_async(&mut conn)
-            .await
-            .map_err(unavailable)?;
-        let d = d.ok_or_else(|| not_found(id))?;
-        Ok(JobRecord {
-            execution: Execution::decode(d.as_slice()).map_err(|e| corrupt("execution", e))?,
-            arguments_json: args.unwrap_or_else(|| "{}".into()),
-            reply_subject: reply.unwrap_or_default(),
-            deadline_ms: deadline.unwrap_or(0),
-            account: None,
-        })
     }
 
     /// Writes `next` if the stored status is one of `from`; false when it was not (someone

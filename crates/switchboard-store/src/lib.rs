@@ -195,13 +195,5 @@ pub(crate) fn corrupt(what: &str, err: prost::DecodeError) -> Error {
     Error::Internal(format!("stored {what} does not decode: {err}"))
 }
 
-pub(crate) fn now_timestamp() -> prost_types::Timestamp {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    prost_types::Timestamp {
-        seconds: i64::try_from(now.as_secs()).unwrap_or(i64::MAX),
-        nanos: i32::try_from(now.subsec_nanos()).unwrap_or(0),
-    }
-}
 pub use redis;
+pub(crate) use switchboard_core::time::now_timestamp;

@@ -13,9 +13,10 @@ use switchboard_catalog::Toolkit;
 use switchboard_core::accounts::ACTIVE;
 use switchboard_core::ids::new_id;
 use switchboard_core::scope::Scope;
+use switchboard_core::time::now_ms;
+use switchboard_core::time::timestamp_of_ms;
 use switchboard_core::Error;
 use switchboard_oauth::flow::{digest, random_token};
-use switchboard_oauth::timestamp_ms;
 use switchboard_proto::v1::{
     AuthConfig, AuthorizeRequest, ConnectedAccount, ConnectionRequest, Session,
     WaitForConnectionRequest, WaitForConnectionResponse,
@@ -36,13 +37,6 @@ pub const LINK_EXPIRED: &str = "the Connect Link expired before the account was 
 const DEFAULT_WAIT: Duration = Duration::from_secs(60);
 const MAX_WAIT: Duration = Duration::from_secs(600);
 const MAX_SCOPES: usize = 50;
-
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
 
 /// A secret that also names its project, so the link and callback handlers find the right
 /// keys: `<project id>.<32 random bytes, base64url>`.
@@ -115,12 +109,12 @@ pub fn request_view(record: &LinkRecord, redirect_url: String) -> ConnectionRequ
             record.status_reason.clone()
         },
         redirect_url,
-        expire_time: Some(timestamp_ms(record.expire_ms)),
+        expire_time: Some(timestamp_of_ms(record.expire_ms)),
         toolkit: record.toolkit.clone(),
         user_id: record.user_id.clone(),
         session_id: record.session_id.clone(),
         auth_config_id: record.auth_config_id.clone(),
-        create_time: Some(timestamp_ms(record.create_ms)),
+        create_time: Some(timestamp_of_ms(record.create_ms)),
     }
 }
 
@@ -160,7 +154,7 @@ pub async fn end_unsuccessfully(
             a.status = status.to_owned();
             a.status_reason = reason.to_owned();
             a.link_expire_time = None;
-            a.update_time = Some(timestamp_ms(now_ms()));
+            a.update_time = Some(timestamp_of_ms(now_ms()));
             a
         });
     let done = state
@@ -218,7 +212,7 @@ async fn choose_auth_config(
     }
     let oauth = toolkit.spec.auth.schemes.contains(&AuthScheme::Oauth2);
     if oauth && switchboard_oauth::app::has_managed_app(&state.config.oauth, &toolkit.slug) {
-        let now = timestamp_ms(now_ms());
+        let now = timestamp_of_ms(now_ms());
         let managed = AuthConfig {
             id: new_id("ac"),
             toolkit: toolkit.slug.clone(),
@@ -388,9 +382,9 @@ pub async fn authorize(
         status: INITIATED.to_owned(),
         status_reason: "waiting for the user to follow the Connect Link".to_owned(),
         scheme: auth_config.scheme.clone(),
-        create_time: Some(timestamp_ms(now)),
-        update_time: Some(timestamp_ms(now)),
-        link_expire_time: Some(timestamp_ms(expire_ms)),
+        create_time: Some(timestamp_of_ms(now)),
+        update_time: Some(timestamp_of_ms(now)),
+        link_expire_time: Some(timestamp_of_ms(expire_ms)),
         ..Default::default()
     });
     state

@@ -9,6 +9,7 @@ use prost::Message;
 use std::sync::Arc;
 use switchboard_core::page::{decode_token, encode_token, page_size};
 use switchboard_core::scope::Scope;
+use switchboard_core::time::{now_ms, now_timestamp};
 use switchboard_core::{accounts, arguments, ids::new_id, Error};
 use switchboard_proto::v1::{
     ExecuteToolRequest, ExecuteToolResponse, Execution, ExecutionAccount, ExecutionError,
@@ -22,23 +23,6 @@ use tracing::Instrument;
 use crate::auth;
 use crate::grpc::required;
 use crate::state::AppState;
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
-
-fn timestamp() -> prost_types::Timestamp {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    prost_types::Timestamp {
-        seconds: i64::try_from(now.as_secs()).unwrap_or(i64::MAX),
-        nanos: i32::try_from(now.subsec_nanos()).unwrap_or(0),
-    }
-}
 
 /// The call's W3C trace context from its `ExecuteTool` span: (trace id, traceparent header).
 /// Without a tracing layer (no trace exporter configured) the ids are made here, in the trace of
@@ -413,7 +397,7 @@ async fn prepare(
         idempotency_key: req.idempotency_key.clone(),
         arguments_digest: arguments::digest(&args),
         trace_id,
-        create_time: Some(timestamp()),
+        create_time: Some(now_timestamp()),
         ..Default::default()
     };
     span.record("execution_id", execution.id.as_str());
@@ -532,7 +516,7 @@ fn end(execution: &Execution, status: ExecutionStatus, code: &str, message: &str
         message: message.to_owned(),
         provider_status: 0,
     });
-    ended.end_time = Some(timestamp());
+    ended.end_time = Some(now_timestamp());
     ended
 }
 

@@ -21,15 +21,16 @@ use base64::Engine as _;
 use serde::Deserialize;
 use switchboard_catalog::spec::AuthScheme;
 use switchboard_core::accounts::ACTIVE;
+use switchboard_core::time::now_ms;
+use switchboard_core::time::timestamp_of_ms;
 use switchboard_core::Error;
 use switchboard_oauth::flow::{self, digest, random_token};
-use switchboard_oauth::timestamp_ms;
 use switchboard_proto::v1::create_connected_account_request::Credential as CredentialInput;
 use switchboard_proto::v1::{ApiKeyCredential, BasicCredential, BearerTokenCredential};
 use switchboard_store::{Finish, LinkRecord};
 
 use crate::connect::{
-    self, end_unsuccessfully, now_ms, token_project, EXPIRED, FAILED, INITIATED, LINK_EXPIRED,
+    self, end_unsuccessfully, token_project, EXPIRED, FAILED, INITIATED, LINK_EXPIRED,
 };
 use crate::state::AppState;
 
@@ -445,9 +446,9 @@ async fn activate(
     account.status_reason = String::new();
     account.identity = identity.unwrap_or_default();
     account.granted_scopes = granted_scopes;
-    account.token_expire_time = token_expire_ms.map(timestamp_ms);
+    account.token_expire_time = token_expire_ms.map(timestamp_of_ms);
     account.link_expire_time = None;
-    account.update_time = Some(timestamp_ms(now_ms()));
+    account.update_time = Some(timestamp_of_ms(now_ms()));
     let done = state
         .store
         .finish_link(

@@ -13,16 +13,17 @@ use switchboard_store::AuthorizedSession;
 /// Entries kept before the cache starts over (a session is a few hundred bytes).
 const CAPACITY: usize = 16_384;
 
+/// Entries by session id (ids are unique across projects; a hit is checked for the project).
 #[derive(Default)]
 pub struct SessionCache {
-    entries: Mutex<HashMap<(String, String), Arc<AuthorizedSession>>>,
+    entries: Mutex<HashMap<String, Arc<AuthorizedSession>>>,
 }
 
 impl SessionCache {
     /// The cached read of session `id` of `project`.
     pub fn get(&self, project: &str, id: &str) -> Option<Arc<AuthorizedSession>> {
         let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
-        entries.get(&(project.to_owned(), id.to_owned())).cloned()
+        entries.get(id).filter(|read| read.project == project).cloned()
     }
 
     /// Keeps a fresh read (one with the user's accounts read in the same step only).
@@ -34,14 +35,14 @@ impl SessionCache {
         if entries.len() >= CAPACITY {
             entries.clear();
         }
-        entries.insert((read.project.clone(), read.session.id.clone()), read);
+        entries.insert(read.session.id.clone(), read);
     }
 
     /// Drops the entry of a session this gateway changed or deleted.
     pub fn forget(&self, project: &str, id: &str) {
-        self.entries
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(&(project.to_owned(), id.to_owned()));
+        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        if entries.get(id).is_some_and(|read| read.project == project) {
+            entries.remove(id);
+        }
     }
 }

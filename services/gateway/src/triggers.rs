@@ -17,6 +17,7 @@ use switchboard_core::accounts::{self, ACTIVE};
 use switchboard_core::ids::new_id;
 use switchboard_core::page::{decode_token, encode_token, page_size};
 use switchboard_core::session_config::validate_user_id;
+use switchboard_core::time::now_ms;
 use switchboard_core::{Credential, Error};
 use switchboard_proto::v1::trigger_service_server::TriggerService;
 use switchboard_proto::v1::*;
@@ -32,10 +33,6 @@ const DISABLED_BY_API: &str = "disabled by the API";
 
 fn now() -> prost_types::Timestamp {
     prost_types::Timestamp::from(std::time::SystemTime::now())
-}
-
-fn now_ms() -> i64 {
-    crate::connect::now_ms()
 }
 
 fn hex(bytes: &[u8]) -> String {

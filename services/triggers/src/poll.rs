@@ -14,6 +14,7 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use switchboard_bus::events::{envelope, trigger_metadata, TRIGGER_MESSAGE};
 use switchboard_catalog::{INTERVAL_CONFIG_FIELD, MIN_POLL_INTERVAL_SECS};
+use switchboard_core::time::now_ms;
 use switchboard_core::Credential;
 use switchboard_proto::v1::Trigger;
 use switchboard_worker::provider::{self, CallPolicy, Outcome};
@@ -25,13 +26,6 @@ use crate::{Context, TriggersError};
 const SEEN_CAP: usize = 1000;
 /// Longest backoff after provider errors.
 const MAX_BACKOFF: Duration = Duration::from_secs(3600);
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
 
 fn item_event_id(trigger_id: &str, item: &str) -> String {
     let digest = Sha256::digest(format!("poll|{trigger_id}|{item}"));

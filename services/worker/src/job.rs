@@ -9,29 +9,13 @@ use std::time::Duration;
 use async_nats::jetstream::{AckKind, Message};
 use prost::Message as _;
 use switchboard_core::credential::Credential;
+use switchboard_core::time::{now_ms, now_timestamp};
 use switchboard_proto::v1::{Execution, ExecutionError, ExecutionStatus};
 use switchboard_store::{Claim, JobRecord};
 use tracing::Instrument;
 
 use crate::provider::{self, CallPolicy, Outcome};
 use crate::Context;
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
-
-fn timestamp() -> prost_types::Timestamp {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    prost_types::Timestamp {
-        seconds: i64::try_from(now.as_secs()).unwrap_or(i64::MAX),
-        nanos: i32::try_from(now.subsec_nanos()).unwrap_or(0),
-    }
-}
 
 fn failed(
     execution: &Execution,
@@ -47,7 +31,7 @@ fn failed(
         message,
         provider_status,
     });
-    ended.end_time = Some(timestamp());
+    ended.end_time = Some(now_timestamp());
     ended
 }
 
@@ -339,7 +323,7 @@ async fn execute(
     ended.attempts = ended
         .attempts
         .saturating_add(result.attempts.saturating_sub(1));
-    ended.end_time = Some(timestamp());
+    ended.end_time = Some(now_timestamp());
     match result.outcome {
         Outcome::Success(data) => {
             ended.status = ExecutionStatus::Succeeded as i32;
