@@ -23,7 +23,10 @@ impl SessionCache {
     /// The cached read of session `id` of `project`.
     pub fn get(&self, project: &str, id: &str) -> Option<Arc<AuthorizedSession>> {
         let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
-        entries.get(id).filter(|read| read.project == project).cloned()
+        entries
+            .get(id)
+            .filter(|read| read.project == project)
+            .cloned()
     }
 
     /// Keeps a fresh read (one with the user's accounts read in the same step only).
