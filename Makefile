@@ -1,31 +1,46 @@
-# Switchboard. `make run` and `make test` are all a fresh Debian machine with Rust needs:
-# they install nats-server and redis-server when missing and start them when not running.
+# Switchboard. `make run` and `make test` are all a fresh Debian machine with Rust needs: they
+# install nats-server and redis-server when missing, and find (or start) a NATS with JetStream
+# and a writable Redis on loopback; `make stop` stops the servers that make started.
 
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
+# The NATS and Redis that scripts/ensure-services.sh found or started.
+WITH_SERVICES = ./scripts/with-services.sh
 
-.PHONY: run test bench lint fmt deps services build clean-local
+.PHONY: run test test-specs bench lint fmt deps services stop build clean-local
 
-## run: build and run the whole platform (gateway, worker, triggers) in one process
+## run: build (profile `run`: quick to build, optimised) and run the whole platform in one process
 run: services
-	$(CARGO) run --release -p switchboard-cli --bin switchboard -- dev
+	$(WITH_SERVICES) $(CARGO) run --profile run -p switchboard-cli --bin switchboard -- dev
 
-## test: the whole suite (unit, catalog-vs-provider-spec, integration against real NATS and Redis)
+## test: the whole suite (unit, integration against real NATS and Redis, deploy checks);
+## needs nothing outside the repository
 test: services
-	./scripts/test.sh
+	$(WITH_SERVICES) ./scripts/test.sh
+
+## test-specs: the catalog checked against the providers' own API descriptions in
+## ../shared/provider-specs (or $PROVIDER_SPECS), which live outside the repository
+test-specs:
+	$(CARGO) test -p switchboard-catalog --features provider-specs \
+		--test provider_specs --test trigger_specs --test oauth2_specs
 
 ## bench: sessions and end-to-end ExecuteTool throughput/latency (vs a direct HTTP call), peak memory
 bench: services
-	$(CARGO) run --release -p switchboard-cli --bin switchboard -- bench
+	$(WITH_SERVICES) $(CARGO) run --release -p switchboard-cli --bin switchboard -- bench
+
+## stop: stop the NATS and Redis servers that `make` started (and nothing else)
+stop:
+	./scripts/stop-services.sh
 
 ## lint: formatting and clippy, warnings as errors
-lint:
+lint: deps
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 fmt:
 	$(CARGO) fmt --all
 
+## build: the release binaries (one codegen unit, thin LTO), as the image builds them
 build:
 	$(CARGO) build --workspace --release
 
@@ -35,5 +50,5 @@ deps:
 services: deps
 	./scripts/ensure-services.sh
 
-clean-local:
+clean-local: stop
 	rm -rf .switchboard

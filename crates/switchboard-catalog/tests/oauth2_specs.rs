@@ -9,43 +9,14 @@
 //! `load_errors.rs` against their documentation's values.
 
 use std::collections::BTreeSet;
-use std::path::Path;
+
 use std::sync::OnceLock;
 
 use serde_json::Value;
 use switchboard_catalog::spec::{OAuth2Spec, RevokeStyle, ToolkitSpec};
 
-const TOOLKITS_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../toolkits");
-const PROVIDER_SPECS_DIR: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../../shared/provider-specs"
-);
-
-fn load_toolkit(slug: &str) -> ToolkitSpec {
-    let path = Path::new(TOOLKITS_DIR).join(format!("{slug}.yaml"));
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|err| panic!("cannot read toolkit file {}: {err}", path.display()));
-    serde_yaml_ng::from_str(&text)
-        .unwrap_or_else(|err| panic!("toolkit file {} does not parse: {err}", path.display()))
-}
-
-/// A provider description, read once per test binary; missing fails the test (see
-/// `provider_specs.rs`).
-fn provider_doc(cell: &'static OnceLock<Value>, relative: &str) -> &'static Value {
-    cell.get_or_init(|| {
-        let path = Path::new(PROVIDER_SPECS_DIR).join(relative);
-        let text = std::fs::read_to_string(&path).unwrap_or_else(|err| {
-            panic!(
-                "provider description {} is missing ({err}); shared/provider-specs must sit \
-                 beside the checkout",
-                path.display()
-            )
-        });
-        serde_json::from_str(&text).unwrap_or_else(|err| {
-            panic!("provider description {} is not JSON: {err}", path.display())
-        })
-    })
-}
+mod specs;
+use specs::{load_toolkit, provider_doc};
 
 fn github_doc() -> &'static Value {
     static DOC: OnceLock<Value> = OnceLock::new();

@@ -12,46 +12,17 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
-use std::path::Path;
+
 use std::sync::OnceLock;
 
 use serde_json::Value;
 use switchboard_catalog::spec::{BodyEncoding, ToolSpec, ToolkitSpec};
 
-const TOOLKITS_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../toolkits");
-const PROVIDER_SPECS_DIR: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../../shared/provider-specs"
-);
+mod specs;
+use specs::{load_toolkit, provider_doc, TOOLKITS_DIR};
 
 // ---------------------------------------------------------------------------------------------
 // Loading
-
-fn load_toolkit(slug: &str) -> ToolkitSpec {
-    let path = Path::new(TOOLKITS_DIR).join(format!("{slug}.yaml"));
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|err| panic!("cannot read toolkit file {}: {err}", path.display()));
-    serde_yaml_ng::from_str(&text)
-        .unwrap_or_else(|err| panic!("toolkit file {} does not parse: {err}", path.display()))
-}
-
-/// A provider description, read once per test binary. Missing means failing, not skipping:
-/// CI keeps `shared/` beside the checkout precisely so this check always runs.
-fn provider_doc(cell: &'static OnceLock<Value>, relative: &str) -> &'static Value {
-    cell.get_or_init(|| {
-        let path = Path::new(PROVIDER_SPECS_DIR).join(relative);
-        let text = std::fs::read_to_string(&path).unwrap_or_else(|err| {
-            panic!(
-                "provider description {} is missing ({err}); shared/provider-specs must sit \
-                 beside the checkout for the toolkit check to run",
-                path.display()
-            )
-        });
-        serde_json::from_str(&text).unwrap_or_else(|err| {
-            panic!("provider description {} is not JSON: {err}", path.display())
-        })
-    })
-}
 
 fn github_doc() -> &'static Value {
     static DOC: OnceLock<Value> = OnceLock::new();

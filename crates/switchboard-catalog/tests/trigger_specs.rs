@@ -18,11 +18,8 @@ use std::sync::OnceLock;
 use serde_json::{json, Value};
 use switchboard_catalog::{Catalog, LoadOptions, TriggerType, NATIVE_POLLERS};
 
-const TOOLKITS_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../toolkits");
-const PROVIDER_SPECS_DIR: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../../shared/provider-specs"
-);
+mod specs;
+use specs::{provider_doc, TOOLKITS_DIR};
 
 // ---------------------------------------------------------------------------------------------
 // Loading
@@ -32,23 +29,6 @@ fn catalog() -> &'static Catalog {
     CATALOG.get_or_init(|| {
         Catalog::load_dir(Path::new(TOOLKITS_DIR), &LoadOptions::default())
             .unwrap_or_else(|e| panic!("{e}"))
-    })
-}
-
-/// A provider description, read once per test binary. Missing means failing, not skipping.
-fn provider_doc(cell: &'static OnceLock<Value>, relative: &str) -> &'static Value {
-    cell.get_or_init(|| {
-        let path = Path::new(PROVIDER_SPECS_DIR).join(relative);
-        let text = std::fs::read_to_string(&path).unwrap_or_else(|err| {
-            panic!(
-                "provider description {} is missing ({err}); shared/provider-specs must sit \
-                 beside the checkout for the trigger check to run",
-                path.display()
-            )
-        });
-        serde_json::from_str(&text).unwrap_or_else(|err| {
-            panic!("provider description {} is not JSON: {err}", path.display())
-        })
     })
 }
 

@@ -19,10 +19,11 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 
 const TOKEN: &str = "ghp_trigger_test_token_77";
 
-/// A real example payload of GitHub's `event` with `action`.
+/// A real example payload of GitHub's `event` with `action` (an excerpt of
+/// `@octokit/webhooks-examples` committed in `tests/fixtures/`).
 fn github_example(event: &str, action: &str) -> Value {
     let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/provider-specs/github/webhook-examples.json");
+        .join("fixtures/github/webhook-examples.json");
     let all: Vec<Value> = serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
     all.into_iter()
         .find(|e| e["name"] == event)
