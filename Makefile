@@ -9,9 +9,9 @@ WITH_SERVICES = ./scripts/with-services.sh
 
 .PHONY: run test test-specs bench lint fmt deps services stop build clean-local
 
-## run: build (profile `run`: quick to build, optimised) and run the whole platform in one process
+## run: build (profile `local`: quick to build, optimised) and run the whole platform in one process
 run: services
-	$(WITH_SERVICES) $(CARGO) run --profile run -p switchboard-cli --bin switchboard -- dev
+	$(WITH_SERVICES) $(CARGO) run --profile local -p switchboard-cli --bin switchboard -- dev
 
 ## test: the whole suite (unit, integration against real NATS and Redis, deploy checks);
 ## needs nothing outside the repository

@@ -7,7 +7,8 @@ after the schema validation:
     check_manifests.py render NAME RENDERED.yaml [--external-secret NAME ...]
         every container: non-root (uid 10001), read-only root filesystem, no privilege
         escalation, all capabilities dropped, seccomp RuntimeDefault, requests and limits;
-        references (ConfigMaps, Secrets, Service and PDB selectors, HPA targets) resolve;
+        references (ConfigMaps, Secrets, Service and PDB selectors, HPA targets) resolve
+        (Secrets in PROVIDED_SECRETS come from outside by design);
         the Switchboard services: probes, replicas, grace periods above shutdown_grace_secs;
         NetworkPolicies: workers, NATS and Redis take traffic only from named peers.
     check_manifests.py secrets DEPLOY_DIR
@@ -43,6 +44,10 @@ WORKLOAD_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job"}
 PLACEHOLDER = re.compile(r"^(|REPLACE_[A-Z0-9_]+)$")
 # Values that name things rather than hold secrets may be given in an example.
 NON_SECRET_KEYS = re.compile(r"CURRENT_KEY$")
+# Secrets that workloads mount but no kustomization here generates, by design: certificates
+# are issued and renewed outside (cert-manager, or kubectl create secret). switchboard-tls: the
+# prod overlay's TLS files for NATS and Redis (ca.crt, tls.crt, tls.key).
+PROVIDED_SECRETS = {"switchboard-tls"}
 
 
 def load_all(path: Path) -> list[dict]:
@@ -158,7 +163,7 @@ class Checker:
 
     def check_references(self) -> None:
         configmaps, secrets = self.names("ConfigMap"), self.names("Secret")
-        secrets_ok = secrets | self.external_secrets
+        secrets_ok = secrets | self.external_secrets | PROVIDED_SECRETS
         for obj in self.workloads():
             spec = pod_spec(obj)
             for v in spec.get("volumes") or []:

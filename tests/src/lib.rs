@@ -28,6 +28,7 @@ pub mod calls;
 pub mod catalogs;
 pub mod inspect;
 pub mod oauth_provider;
+pub mod pki;
 pub mod procs;
 pub mod triggers;
 pub mod workers;
@@ -287,7 +288,7 @@ impl Stack {
     pub async fn keys(&self) -> Vec<String> {
         let mut all = Vec::new();
         for url in self.config.redis.url.split(',') {
-            all.extend(scan_node(url.trim(), &self.config.redis.key_prefix, false).await);
+            all.extend(scan_node(&self.config.redis, url.trim(), false).await);
         }
         all
     }
@@ -313,24 +314,27 @@ impl Stack {
     pub async fn stop(mut self) {
         self.stop_gateway().await;
         for url in self.config.redis.url.split(',') {
-            scan_node(url.trim(), &self.config.redis.key_prefix, true).await;
+            scan_node(&self.config.redis, url.trim(), true).await;
         }
-        let names = switchboard_bus::Names {
-            stream_prefix: self.config.nats.stream_prefix.clone(),
-            subject_prefix: self.config.nats.subject_prefix.clone(),
-        };
         if let Ok(bus) =
-            switchboard_bus::Bus::connect(&self.config.nats.url, names, Duration::from_secs(5))
-                .await
+            switchboard_bus::Bus::from_config(&self.config.nats, Duration::from_secs(5)).await
         {
             bus.delete_streams().await;
         }
     }
 }
 
-/// The keys under `prefix` on one Redis node (unlinked when `delete`).
-async fn scan_node(url: &str, prefix: &str, delete: bool) -> Vec<String> {
-    let client = redis_client(url);
+/// The keys under `redis.key_prefix` on the Redis node at `url` (unlinked when `delete`), with
+/// the TLS settings of `redis`.
+async fn scan_node(
+    redis: &switchboard_config::RedisConfig,
+    url: &str,
+    delete: bool,
+) -> Vec<String> {
+    let prefix = &redis.key_prefix;
+    let Ok(client) = switchboard_store::client_for(redis, url) else {
+        return Vec::new();
+    };
     let Ok(mut conn) = client.get_multiplexed_async_connection().await else {
         return Vec::new();
     };

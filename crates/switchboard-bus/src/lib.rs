@@ -15,6 +15,8 @@ use async_nats::jetstream::{self, stream};
 pub enum BusError {
     #[error("failed to connect to NATS at {url}: {message}")]
     Connect { url: String, message: String },
+    #[error(transparent)]
+    Config(#[from] switchboard_config::ConfigError),
     #[error("failed to set up stream {stream}: {message}")]
     Stream { stream: String, message: String },
 }
@@ -27,6 +29,14 @@ pub struct Names {
 }
 
 impl Names {
+    /// The names `config` sets.
+    pub fn from_config(config: &switchboard_config::NatsConfig) -> Names {
+        Names {
+            stream_prefix: config.stream_prefix.clone(),
+            subject_prefix: config.subject_prefix.clone(),
+        }
+    }
+
     pub fn jobs_stream(&self) -> String {
         format!("{}_JOBS", self.stream_prefix)
     }
@@ -127,36 +137,91 @@ pub struct Bus {
 }
 
 impl Bus {
-    /// Connects to NATS (retrying the first connection for up to `connect_timeout`).
+    /// Connects to NATS as `config` says, with its TLS settings (`nats.tls`) and stream
+    /// names: every service connects through here. See [`Bus::connect`] for the retries.
+    pub async fn from_config(
+        config: &switchboard_config::NatsConfig,
+        connect_timeout: Duration,
+    ) -> Result<Bus, BusError> {
+        Bus::connect_with(
+            &config.url,
+            &config.tls,
+            Names::from_config(config),
+            connect_timeout,
+        )
+        .await
+    }
+
+    /// Connects to NATS at `url` (one server, or a cluster's seeds separated by commas) without
+    /// TLS files (`tls://` URLs trust the system's roots). A server that does not answer is
+    /// tried again until `connect_timeout`; one that refuses the connection for good (a
+    /// certificate the client does not trust, no client certificate where one is needed,
+    /// wrong credentials) fails at once.
     pub async fn connect(
         url: &str,
         names: Names,
         connect_timeout: Duration,
     ) -> Result<Bus, BusError> {
+        Bus::connect_with(
+            url,
+            &switchboard_config::ClientTlsConfig::default(),
+            names,
+            connect_timeout,
+        )
+        .await
+    }
+
+    async fn connect_with(
+        url: &str,
+        tls: &switchboard_config::ClientTlsConfig,
+        names: Names,
+        connect_timeout: Duration,
+    ) -> Result<Bus, BusError> {
+        let connect_error = |message: String| BusError::Connect {
+            url: url.to_owned(),
+            message,
+        };
         // A comma-separated list names a cluster's seed servers; the client learns the rest.
         let servers: Vec<async_nats::ServerAddr> = url
             .split(',')
             .map(|u| u.trim().parse())
             .collect::<Result<_, _>>()
-            .map_err(|e: std::io::Error| BusError::Connect {
-                url: url.to_owned(),
-                message: e.to_string(),
-            })?;
-        let client = async_nats::ConnectOptions::new()
-            .name("switchboard")
-            .connection_timeout(connect_timeout)
-            .retry_on_initial_connect()
-            .connect(servers);
-        let client = tokio::time::timeout(connect_timeout, client)
-            .await
-            .map_err(|_| BusError::Connect {
-                url: url.to_owned(),
-                message: "timed out".into(),
-            })?
-            .map_err(|e| BusError::Connect {
-                url: url.to_owned(),
-                message: e.to_string(),
-            })?;
+            .map_err(|e: std::io::Error| connect_error(e.to_string()))?;
+        // Read (and check) the files now, so a missing one is an error naming its setting
+        // rather than a failed handshake.
+        if tls.is_set() {
+            tls.load("nats.tls")?;
+        }
+        let options = || {
+            let mut options = async_nats::ConnectOptions::new()
+                .name("switchboard")
+                .connection_timeout(connect_timeout);
+            if tls.is_set() {
+                options = options.require_tls(true);
+            }
+            if let Some(ca) = &tls.ca_file {
+                options = options.add_root_certificates(ca.clone());
+            }
+            if let (Some(cert), Some(key)) = (&tls.cert_file, &tls.key_file) {
+                options = options.add_client_certificate(cert.clone(), key.clone());
+            }
+            options
+        };
+        let give_up = tokio::time::Instant::now() + connect_timeout;
+        let client = loop {
+            let attempt =
+                tokio::time::timeout_at(give_up, options().connect(servers.clone())).await;
+            match attempt {
+                Ok(Ok(client)) => break client,
+                Ok(Err(e)) if is_permanent(&e) => return Err(connect_error(e.to_string())),
+                Ok(Err(e)) if tokio::time::Instant::now() + CONNECT_RETRY < give_up => {
+                    tracing::debug!(error = %e, "nats connection failed; retrying");
+                    tokio::time::sleep(CONNECT_RETRY).await;
+                }
+                Ok(Err(e)) => return Err(connect_error(e.to_string())),
+                Err(_) => return Err(connect_error("timed out".into())),
+            }
+        };
         let jetstream = jetstream::new(client.clone());
         Ok(Bus {
             client,
@@ -394,6 +459,38 @@ impl Bus {
             let _ = self.jetstream.delete_stream(&name).await;
         }
     }
+}
+
+/// Pause between attempts to reach a server that did not answer.
+const CONNECT_RETRY: Duration = Duration::from_millis(250);
+
+/// Whether trying again cannot help: TLS set-up or handshake failures (rustls reports them as
+/// invalid data) and refused credentials, as opposed to a server that is not up yet.
+fn is_permanent(err: &async_nats::ConnectError) -> bool {
+    use async_nats::ConnectErrorKind as Kind;
+    if matches!(
+        err.kind(),
+        Kind::Tls | Kind::Authentication | Kind::AuthorizationViolation | Kind::ServerParse
+    ) {
+        return true;
+    }
+    let mut source = std::error::Error::source(err);
+    while let Some(e) = source {
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            if io.kind() == std::io::ErrorKind::InvalidData
+                || io
+                    .get_ref()
+                    .is_some_and(|inner| inner.is::<async_nats::rustls::Error>())
+            {
+                return true;
+            }
+        }
+        if e.is::<async_nats::rustls::Error>() {
+            return true;
+        }
+        source = e.source();
+    }
+    false
 }
 
 fn stream_error(stream: &str, message: String) -> BusError {

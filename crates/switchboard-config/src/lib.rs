@@ -5,7 +5,7 @@
 //! environment.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
@@ -71,6 +71,8 @@ pub struct GatewayConfig {
     pub public_url: Option<String>,
     /// Token that guards AdminService. Admin calls are refused while it is unset.
     pub admin_token: Option<String>,
+    /// TLS on the gRPC listener (the HTTP side is unaffected). Default: plain text.
+    pub tls: ServerTlsConfig,
 }
 
 impl Default for GatewayConfig {
@@ -80,6 +82,7 @@ impl Default for GatewayConfig {
             http_addr: "127.0.0.1:8080".into(),
             public_url: None,
             admin_token: None,
+            tls: ServerTlsConfig::default(),
         }
     }
 }
@@ -96,6 +99,9 @@ pub struct NatsConfig {
     pub subject_prefix: String,
     /// Copies of each JetStream stream (1, or 3 on a 3-node cluster).
     pub replicas: usize,
+    /// TLS towards the servers. `tls://` URLs always use TLS (trusting the system's roots
+    /// unless `ca_file` is set); with any file set here TLS is required for `nats://` URLs too.
+    pub tls: ClientTlsConfig,
 }
 
 impl Default for NatsConfig {
@@ -105,6 +111,7 @@ impl Default for NatsConfig {
             stream_prefix: "SB".into(),
             subject_prefix: "sb".into(),
             replicas: 1,
+            tls: ClientTlsConfig::default(),
         }
     }
 }
@@ -119,6 +126,9 @@ pub struct RedisConfig {
     pub key_prefix: String,
     /// Talk to a Redis Cluster (a project's keys share one hash slot).
     pub cluster: bool,
+    /// TLS towards the server(s): `rediss://` URLs use TLS, trusting the bundled web PKI roots
+    /// unless `ca_file` is set. Any file set here needs `rediss://` URLs.
+    pub tls: ClientTlsConfig,
 }
 
 impl Default for RedisConfig {
@@ -127,8 +137,160 @@ impl Default for RedisConfig {
             url: "redis://127.0.0.1:6379".into(),
             key_prefix: "sb".into(),
             cluster: false,
+            tls: ClientTlsConfig::default(),
         }
     }
+}
+
+/// TLS towards a server (Redis, NATS): which certificate authority to trust, and the client
+/// certificate to present to a server that asks for one (mutual TLS). Files are PEM, read at
+/// start; a missing or unreadable one stops the service with an error naming the setting.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClientTlsConfig {
+    /// CA certificate(s) that signed the server's certificate, trusted instead of the default
+    /// roots (a private CA).
+    pub ca_file: Option<PathBuf>,
+    /// Client certificate (chain) to present; needs `key_file`.
+    pub cert_file: Option<PathBuf>,
+    /// The client certificate's private key; needs `cert_file`.
+    pub key_file: Option<PathBuf>,
+}
+
+impl ClientTlsConfig {
+    /// Whether any file is set.
+    pub fn is_set(&self) -> bool {
+        self.ca_file.is_some() || self.cert_file.is_some() || self.key_file.is_some()
+    }
+
+    /// Reads the files; `section` is where these settings live (`redis.tls`), for errors.
+    pub fn load(&self, section: &str) -> Result<ClientTlsFiles, ConfigError> {
+        let ca = self
+            .ca_file
+            .as_deref()
+            .map(|path| read_pem(&format!("{section}.ca_file"), path, "CERTIFICATE"))
+            .transpose()?;
+        let identity = match (&self.cert_file, &self.key_file) {
+            (Some(cert), Some(key)) => Some(Identity {
+                cert: read_pem(&format!("{section}.cert_file"), cert, "CERTIFICATE")?,
+                key: read_pem(&format!("{section}.key_file"), key, "PRIVATE KEY")?,
+            }),
+            (None, None) => None,
+            (Some(_), None) => return Err(invalid_pair(section, "key_file")),
+            (None, Some(_)) => return Err(invalid_pair(section, "cert_file")),
+        };
+        Ok(ClientTlsFiles { ca, identity })
+    }
+}
+
+/// TLS on a listener: the server's own certificate, and optionally a CA whose certificates
+/// clients must present (mutual TLS). Files are PEM, read at start.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerTlsConfig {
+    /// The server's certificate (chain). With `key_file`, the listener serves TLS only.
+    pub cert_file: Option<PathBuf>,
+    /// The server certificate's private key.
+    pub key_file: Option<PathBuf>,
+    /// CA certificate(s): when set, every client must present a certificate signed by it.
+    pub client_ca_file: Option<PathBuf>,
+}
+
+impl ServerTlsConfig {
+    /// Whether the listener serves TLS.
+    pub fn is_enabled(&self) -> bool {
+        self.cert_file.is_some() || self.key_file.is_some()
+    }
+
+    /// Reads the files (None: plain text); `section` is where these settings live.
+    pub fn load(&self, section: &str) -> Result<Option<ServerTlsFiles>, ConfigError> {
+        let identity = match (&self.cert_file, &self.key_file) {
+            (Some(cert), Some(key)) => Identity {
+                cert: read_pem(&format!("{section}.cert_file"), cert, "CERTIFICATE")?,
+                key: read_pem(&format!("{section}.key_file"), key, "PRIVATE KEY")?,
+            },
+            (None, None) if self.client_ca_file.is_some() => {
+                return Err(ConfigError::Invalid {
+                    field: format!("{section}.client_ca_file"),
+                    problem: "needs cert_file and key_file (the server's own certificate)".into(),
+                })
+            }
+            (None, None) => return Ok(None),
+            (Some(_), None) => return Err(invalid_pair(section, "key_file")),
+            (None, Some(_)) => return Err(invalid_pair(section, "cert_file")),
+        };
+        let client_ca = self
+            .client_ca_file
+            .as_deref()
+            .map(|path| read_pem(&format!("{section}.client_ca_file"), path, "CERTIFICATE"))
+            .transpose()?;
+        Ok(Some(ServerTlsFiles {
+            identity,
+            client_ca,
+        }))
+    }
+}
+
+/// A certificate (chain) and its private key, PEM. Debug output never shows the key.
+#[derive(Clone)]
+pub struct Identity {
+    pub cert: Vec<u8>,
+    pub key: Vec<u8>,
+}
+
+impl std::fmt::Debug for Identity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Identity")
+            .field("cert", &format_args!("{} bytes", self.cert.len()))
+            .field("key", &"<redacted>")
+            .finish()
+    }
+}
+
+/// What [`ClientTlsConfig::load`] read.
+#[derive(Debug, Clone)]
+pub struct ClientTlsFiles {
+    /// CA certificates (PEM) to trust instead of the default roots.
+    pub ca: Option<Vec<u8>>,
+    /// The client certificate and key.
+    pub identity: Option<Identity>,
+}
+
+/// What [`ServerTlsConfig::load`] read.
+#[derive(Debug, Clone)]
+pub struct ServerTlsFiles {
+    pub identity: Identity,
+    /// CA certificates (PEM) that client certificates must chain to.
+    pub client_ca: Option<Vec<u8>>,
+}
+
+fn invalid_pair(section: &str, missing: &str) -> ConfigError {
+    ConfigError::Invalid {
+        field: format!("{section}.{missing}"),
+        problem: "cert_file and key_file must be set together".into(),
+    }
+}
+
+/// Reads the PEM file that the setting `field` names and checks that it holds a `label` block
+/// (`CERTIFICATE`, `PRIVATE KEY`). Its content never appears in an error. Start-up only: a
+/// blocking read of a small file.
+pub fn read_pem(field: &str, path: &Path, label: &str) -> Result<Vec<u8>, ConfigError> {
+    let invalid = |problem: String| ConfigError::Invalid {
+        field: field.to_owned(),
+        problem,
+    };
+    let bytes =
+        std::fs::read(path).map_err(|e| invalid(format!("cannot read {}: {e}", path.display())))?;
+    let has_block = String::from_utf8_lossy(&bytes)
+        .lines()
+        .any(|line| line.starts_with("-----BEGIN ") && line.contains(label));
+    if !has_block {
+        return Err(invalid(format!(
+            "{} holds no PEM {label} block",
+            path.display()
+        )));
+    }
+    Ok(bytes)
 }
 
 /// The toolkit catalog.
@@ -372,6 +534,19 @@ pub struct OAuthProviderConfig {
     pub revoke_url: Option<String>,
 }
 
+/// An empty path (e.g. a variable set to nothing) is an error naming the setting.
+fn check_tls_files(section: &str, files: &[(&str, &Option<PathBuf>)]) -> Result<(), ConfigError> {
+    for (name, file) in files {
+        if file.as_ref().is_some_and(|f| f.as_os_str().is_empty()) {
+            return Err(ConfigError::Invalid {
+                field: format!("{section}.{name}"),
+                problem: "must be a file path".into(),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Where configuration comes from, lowest precedence first.
 #[derive(Debug, Clone, Default)]
 pub struct Sources {
@@ -506,6 +681,71 @@ impl Config {
             return Err(invalid(
                 "redis.url",
                 "must be a redis://, rediss:// or unix:// URL",
+            ));
+        }
+        for (section, tls) in [("nats.tls", &self.nats.tls), ("redis.tls", &self.redis.tls)] {
+            check_tls_files(
+                section,
+                &[
+                    ("ca_file", &tls.ca_file),
+                    ("cert_file", &tls.cert_file),
+                    ("key_file", &tls.key_file),
+                ],
+            )?;
+            if tls.cert_file.is_some() != tls.key_file.is_some() {
+                return Err(invalid_pair(
+                    section,
+                    if tls.cert_file.is_some() {
+                        "key_file"
+                    } else {
+                        "cert_file"
+                    },
+                ));
+            }
+        }
+        if let Some(name) = [
+            ("ca_file", &self.redis.tls.ca_file),
+            ("cert_file", &self.redis.tls.cert_file),
+            ("key_file", &self.redis.tls.key_file),
+        ]
+        .into_iter()
+        .find_map(|(name, file)| file.is_some().then_some(name))
+        {
+            if self
+                .redis
+                .url
+                .split(',')
+                .any(|u| !u.trim().starts_with("rediss://"))
+            {
+                return Err(invalid(
+                    &format!("redis.tls.{name}"),
+                    "TLS settings need rediss:// URLs in redis.url",
+                ));
+            }
+        }
+        let gateway_tls = &self.gateway.tls;
+        check_tls_files(
+            "gateway.tls",
+            &[
+                ("cert_file", &gateway_tls.cert_file),
+                ("key_file", &gateway_tls.key_file),
+                ("client_ca_file", &gateway_tls.client_ca_file),
+            ],
+        )?;
+        if gateway_tls.cert_file.is_some() != gateway_tls.key_file.is_some() {
+            return Err(invalid_pair(
+                "gateway.tls",
+                if gateway_tls.cert_file.is_some() {
+                    "key_file"
+                } else {
+                    "cert_file"
+                },
+            ));
+        }
+        if gateway_tls.client_ca_file.is_some() && gateway_tls.cert_file.is_none() {
+            return Err(invalid(
+                "gateway.tls.client_ca_file",
+                "needs cert_file and key_file (the server's own certificate)",
             ));
         }
         if self.redis.key_prefix.is_empty() || self.redis.key_prefix.contains(['{', '}', ' ']) {
@@ -747,6 +987,164 @@ mod tests {
                 "{bad}: {err}"
             );
         }
+    }
+
+    #[test]
+    fn tls_settings_are_off_by_default_and_load_from_the_environment() {
+        let config = Config::default();
+        assert!(!config.redis.tls.is_set() && !config.nats.tls.is_set());
+        assert!(!config.gateway.tls.is_enabled());
+        let config = Config::load(&env(&[
+            ("SWITCHBOARD_REDIS__URL", "rediss://redis.internal:6380"),
+            ("SWITCHBOARD_REDIS__TLS__CA_FILE", "/tls/ca.crt"),
+            ("SWITCHBOARD_REDIS__TLS__CERT_FILE", "/tls/client.crt"),
+            ("SWITCHBOARD_REDIS__TLS__KEY_FILE", "/tls/client.key"),
+            ("SWITCHBOARD_NATS__URL", "tls://nats.internal:4222"),
+            ("SWITCHBOARD_NATS__TLS__CA_FILE", "/tls/ca.crt"),
+            ("SWITCHBOARD_GATEWAY__TLS__CERT_FILE", "/tls/gw.crt"),
+            ("SWITCHBOARD_GATEWAY__TLS__KEY_FILE", "/tls/gw.key"),
+            (
+                "SWITCHBOARD_GATEWAY__TLS__CLIENT_CA_FILE",
+                "/tls/clients.crt",
+            ),
+        ]))
+        .unwrap();
+        assert_eq!(
+            config.redis.tls.ca_file.as_deref(),
+            Some(Path::new("/tls/ca.crt"))
+        );
+        assert_eq!(
+            config.redis.tls.key_file.as_deref(),
+            Some(Path::new("/tls/client.key"))
+        );
+        assert_eq!(
+            config.nats.tls.ca_file.as_deref(),
+            Some(Path::new("/tls/ca.crt"))
+        );
+        assert!(config.gateway.tls.is_enabled());
+        assert_eq!(
+            config.gateway.tls.client_ca_file.as_deref(),
+            Some(Path::new("/tls/clients.crt"))
+        );
+        // A client certificate alone (public CA) is fine for NATS, on nats:// too.
+        Config::load(&env(&[
+            ("SWITCHBOARD_NATS__TLS__CERT_FILE", "/tls/client.crt"),
+            ("SWITCHBOARD_NATS__TLS__KEY_FILE", "/tls/client.key"),
+        ]))
+        .unwrap();
+    }
+
+    #[test]
+    fn inconsistent_tls_settings_name_the_field() {
+        for (pairs, field) in [
+            (
+                vec![("SWITCHBOARD_REDIS__TLS__CA_FILE", "/tls/ca.crt")],
+                "redis.tls.ca_file",
+            ),
+            (
+                vec![
+                    ("SWITCHBOARD_REDIS__URL", "rediss://a:6380,redis://b:6379"),
+                    ("SWITCHBOARD_REDIS__CLUSTER", "true"),
+                    ("SWITCHBOARD_REDIS__TLS__CA_FILE", "/tls/ca.crt"),
+                ],
+                "redis.tls.ca_file",
+            ),
+            (
+                vec![
+                    ("SWITCHBOARD_REDIS__URL", "rediss://a:6380"),
+                    ("SWITCHBOARD_REDIS__TLS__CERT_FILE", "/tls/c.crt"),
+                ],
+                "redis.tls.key_file",
+            ),
+            (
+                vec![("SWITCHBOARD_NATS__TLS__KEY_FILE", "/tls/c.key")],
+                "nats.tls.cert_file",
+            ),
+            (
+                vec![("SWITCHBOARD_NATS__TLS__CA_FILE", "")],
+                "nats.tls.ca_file",
+            ),
+            (
+                vec![("SWITCHBOARD_GATEWAY__TLS__CERT_FILE", "/tls/gw.crt")],
+                "gateway.tls.key_file",
+            ),
+            (
+                vec![("SWITCHBOARD_GATEWAY__TLS__CLIENT_CA_FILE", "/tls/ca.crt")],
+                "gateway.tls.client_ca_file",
+            ),
+        ] {
+            let err = Config::load(&env(&pairs)).unwrap_err();
+            assert!(err.to_string().contains(field), "{pairs:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn tls_files_are_read_at_load_and_errors_name_the_setting_and_the_file() {
+        let dir = std::env::temp_dir().join(format!("sbtls-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let cert = dir.join("c.crt");
+        let key = dir.join("c.key");
+        let junk = dir.join("junk.pem");
+        std::fs::write(
+            &cert,
+            "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+        )
+        .unwrap();
+        std::fs::write(
+            &key,
+            "-----BEGIN PRIVATE KEY-----\nsecret-key-bytes\n-----END PRIVATE KEY-----\n",
+        )
+        .unwrap();
+        std::fs::write(&junk, "not pem").unwrap();
+
+        let tls = ClientTlsConfig {
+            ca_file: Some(cert.clone()),
+            cert_file: Some(cert.clone()),
+            key_file: Some(key.clone()),
+        };
+        let files = tls.load("redis.tls").unwrap();
+        assert!(files.ca.is_some());
+        let identity = files.identity.unwrap();
+        assert!(!format!("{identity:?}").contains("secret-key-bytes"));
+
+        let missing = ClientTlsConfig {
+            ca_file: Some(dir.join("nope.crt")),
+            ..ClientTlsConfig::default()
+        };
+        let err = missing.load("nats.tls").unwrap_err().to_string();
+        assert!(
+            err.contains("nats.tls.ca_file") && err.contains("nope.crt"),
+            "{err}"
+        );
+        // A key where a certificate belongs, junk where a key belongs.
+        let swapped = ClientTlsConfig {
+            cert_file: Some(key.clone()),
+            key_file: Some(key.clone()),
+            ..ClientTlsConfig::default()
+        };
+        let err = swapped.load("redis.tls").unwrap_err().to_string();
+        assert!(err.contains("redis.tls.cert_file"), "{err}");
+        assert!(!err.contains("secret-key-bytes"), "{err}");
+        let junk_key = ClientTlsConfig {
+            cert_file: Some(cert.clone()),
+            key_file: Some(junk),
+            ..ClientTlsConfig::default()
+        };
+        let err = junk_key.load("redis.tls").unwrap_err().to_string();
+        assert!(err.contains("redis.tls.key_file"), "{err}");
+
+        assert!(ServerTlsConfig::default()
+            .load("gateway.tls")
+            .unwrap()
+            .is_none());
+        let server = ServerTlsConfig {
+            cert_file: Some(cert.clone()),
+            key_file: Some(key),
+            client_ca_file: Some(dir.join("gone.crt")),
+        };
+        let err = server.load("gateway.tls").unwrap_err().to_string();
+        assert!(err.contains("gateway.tls.client_ca_file"), "{err}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -85,46 +85,65 @@ pub struct Store {
 }
 
 impl Store {
-    /// Connects to what `config` names (one server, or a cluster's seed nodes).
+    /// Connects to what `config` names (one server, or a cluster's seed nodes), with its TLS
+    /// settings (`redis.tls`): every service connects through here.
     pub async fn from_config(config: &switchboard_config::RedisConfig) -> Result<Store, Error> {
+        let certs = tls_certificates(config)?;
         if config.cluster {
-            Store::connect_cluster(&config.url, &config.key_prefix).await
+            Store::connect_cluster_with(&config.url, &config.key_prefix, certs).await
         } else {
-            Store::connect(&config.url, &config.key_prefix).await
+            Store::connect_with(&config.url, &config.key_prefix, certs).await
         }
     }
 
-    /// Connects to a Redis Cluster through its comma-separated seed nodes.
+    /// Connects to a Redis Cluster through its comma-separated seed nodes (no TLS files; see
+    /// [`Store::from_config`]).
     pub async fn connect_cluster(urls: &str, key_prefix: &str) -> Result<Store, Error> {
+        Store::connect_cluster_with(urls, key_prefix, None).await
+    }
+
+    async fn connect_cluster_with(
+        urls: &str,
+        key_prefix: &str,
+        certs: Option<redis::TlsCertificates>,
+    ) -> Result<Store, Error> {
         let nodes: Vec<&str> = urls.split(',').map(str::trim).collect();
-        let client = redis::cluster::ClusterClient::builder(nodes)
+        let mut builder = redis::cluster::ClusterClient::builder(nodes)
             .connection_timeout(Duration::from_secs(5))
             .response_timeout(Duration::from_secs(5))
-            .retries(4)
-            .build()
-            .map_err(|e| {
-                Error::invalid(
-                    "INVALID_CONFIG",
-                    "redis.url",
-                    format!("not Redis Cluster URLs: {e}"),
-                )
-            })?;
-        let conn = client.get_async_connection().await.map_err(unavailable)?;
+            .retries(4);
+        if let Some(certs) = certs {
+            builder = builder.certs(certs);
+        }
+        let client = builder.build().map_err(|e| {
+            Error::invalid(
+                "INVALID_CONFIG",
+                "redis.url",
+                format!("not Redis Cluster URLs: {e}"),
+            )
+        })?;
+        let conn = client
+            .get_async_connection()
+            .await
+            .map_err(connect_failed)?;
         Ok(Store {
             conn: Conn::Cluster(conn),
             keys: keys::Keys::new(key_prefix),
         })
     }
 
-    /// Connects to Redis at `url`; every key starts with `key_prefix`.
+    /// Connects to Redis at `url`; every key starts with `key_prefix` (no TLS files; see
+    /// [`Store::from_config`]).
     pub async fn connect(url: &str, key_prefix: &str) -> Result<Store, Error> {
-        let client = redis::Client::open(url).map_err(|e| {
-            Error::invalid(
-                "INVALID_CONFIG",
-                "redis.url",
-                format!("not a Redis URL: {e}"),
-            )
-        })?;
+        Store::connect_with(url, key_prefix, None).await
+    }
+
+    async fn connect_with(
+        url: &str,
+        key_prefix: &str,
+        certs: Option<redis::TlsCertificates>,
+    ) -> Result<Store, Error> {
+        let client = client(url, certs)?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(Duration::from_secs(5)))
             .set_response_timeout(Some(Duration::from_secs(5)))
@@ -133,7 +152,7 @@ impl Store {
         let conn = client
             .get_connection_manager_with_config(config)
             .await
-            .map_err(unavailable)?;
+            .map_err(connect_failed)?;
         Ok(Store {
             conn: Conn::Single(conn),
             keys: keys::Keys::new(key_prefix),
@@ -178,6 +197,79 @@ impl Store {
             }
             cursor = next;
         }
+    }
+}
+
+/// A client for one Redis server at `url` with the TLS settings of `config` (`redis.tls`),
+/// for tools and tests that talk to one node directly.
+pub fn client_for(
+    config: &switchboard_config::RedisConfig,
+    url: &str,
+) -> Result<redis::Client, Error> {
+    client(url, tls_certificates(config)?)
+}
+
+fn client(url: &str, certs: Option<redis::TlsCertificates>) -> Result<redis::Client, Error> {
+    let bad_url = |e: redis::RedisError| {
+        Error::invalid(
+            "INVALID_CONFIG",
+            "redis.url",
+            format!("not a Redis URL: {e}"),
+        )
+    };
+    match certs {
+        Some(certs) => {
+            install_crypto_provider();
+            redis::Client::build_with_tls(url, certs).map_err(bad_url)
+        }
+        None => {
+            if url.starts_with("rediss://") {
+                install_crypto_provider();
+            }
+            redis::Client::open(url).map_err(bad_url)
+        }
+    }
+}
+
+/// The CA and client certificate of `redis.tls`, read from their files (None: nothing set,
+/// `rediss://` URLs trust the bundled web PKI roots).
+fn tls_certificates(
+    config: &switchboard_config::RedisConfig,
+) -> Result<Option<redis::TlsCertificates>, Error> {
+    if !config.tls.is_set() {
+        return Ok(None);
+    }
+    let files = config.tls.load("redis.tls").map_err(|e| match e {
+        switchboard_config::ConfigError::Invalid { field, problem } => {
+            Error::invalid("INVALID_CONFIG", field, problem)
+        }
+        other => Error::invalid("INVALID_CONFIG", "redis.tls", other.to_string()),
+    })?;
+    Ok(Some(redis::TlsCertificates {
+        client_tls: files.identity.map(|id| redis::ClientTlsConfig {
+            client_cert: id.cert,
+            client_key: id.key,
+        }),
+        root_cert: files.ca,
+    }))
+}
+
+/// rustls needs one process-wide crypto provider: ring, as everywhere in the workspace. Set
+/// here so a TLS connection never depends on which other crates happen to enable one.
+fn install_crypto_provider() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // Err: a provider is installed already, which is as good.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
+
+/// The first connection failed: the message says why (refused, timed out, a certificate the
+/// client does not trust…), so a service that cannot start says so.
+fn connect_failed(err: redis::RedisError) -> Error {
+    Error::Unavailable {
+        reason: "STORE_UNAVAILABLE",
+        message: format!("failed to connect to Redis: {err}"),
     }
 }
 

@@ -1,5 +1,7 @@
 //! `switchboard admin`: projects and API keys over the gateway's AdminService.
 
+use std::path::PathBuf;
+
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use switchboard_config::Config;
@@ -11,9 +13,20 @@ use tonic::metadata::MetadataValue;
 
 #[derive(Args)]
 pub struct AdminArgs {
-    /// Gateway gRPC URL. Default: http:// + gateway.grpc_addr.
+    /// Gateway gRPC URL; https:// for a gateway that serves TLS. Default: gateway.grpc_addr,
+    /// with https:// when gateway.tls is set.
     #[arg(long)]
     gateway: Option<String>,
+    /// CA certificate (PEM) that signed an https:// gateway's certificate. Default: the
+    /// bundled web PKI roots.
+    #[arg(long)]
+    ca_file: Option<PathBuf>,
+    /// Client certificate (PEM) for a gateway that requires one (gateway.tls.client_ca_file).
+    #[arg(long, requires = "key_file")]
+    cert_file: Option<PathBuf>,
+    /// The client certificate's private key (PEM).
+    #[arg(long, requires = "cert_file")]
+    key_file: Option<PathBuf>,
     /// Admin token. Default: gateway.admin_token, else the one `switchboard dev` keeps.
     #[arg(long, env = "SWITCHBOARD_ADMIN_TOKEN", hide_env_values = true)]
     admin_token: Option<String>,
@@ -56,6 +69,29 @@ enum AdminCommand {
     },
 }
 
+/// TLS towards an https:// gateway: `--ca-file` (else the web PKI roots) and, for mutual TLS,
+/// `--cert-file` and `--key-file`.
+fn client_tls(args: &AdminArgs) -> anyhow::Result<tonic::transport::ClientTlsConfig> {
+    let read = |flag: &str, path: &PathBuf| {
+        std::fs::read(path).with_context(|| format!("{flag}: cannot read {}", path.display()))
+    };
+    let mut tls = tonic::transport::ClientTlsConfig::new();
+    tls = match &args.ca_file {
+        Some(ca) => tls.ca_certificate(tonic::transport::Certificate::from_pem(read(
+            "--ca-file",
+            ca,
+        )?)),
+        None => tls.with_webpki_roots(),
+    };
+    if let (Some(cert), Some(key)) = (&args.cert_file, &args.key_file) {
+        tls = tls.identity(tonic::transport::Identity::from_pem(
+            read("--cert-file", cert)?,
+            read("--key-file", key)?,
+        ));
+    }
+    Ok(tls)
+}
+
 fn seconds(t: &Option<switchboard_proto::prost_types::Timestamp>) -> String {
     t.as_ref()
         .map_or_else(|| "-".to_owned(), |t| t.seconds.to_string())
@@ -81,10 +117,14 @@ fn print_key(k: &ApiKey) {
 }
 
 pub async fn run(config: Config, args: AdminArgs) -> anyhow::Result<()> {
-    let url = args
-        .gateway
-        .clone()
-        .unwrap_or_else(|| format!("http://{}", config.gateway.grpc_addr));
+    let url = args.gateway.clone().unwrap_or_else(|| {
+        let scheme = if config.gateway.tls.is_enabled() {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://{}", config.gateway.grpc_addr)
+    });
     let token = args
         .admin_token
         .clone()
@@ -94,8 +134,16 @@ pub async fn run(config: Config, args: AdminArgs) -> anyhow::Result<()> {
     let header: MetadataValue<_> = format!("Bearer {token}")
         .parse()
         .context("the admin token is not valid header text")?;
-    let channel = tonic::transport::Channel::from_shared(url.clone())
-        .with_context(|| format!("invalid gateway URL {url:?}"))?
+    let mut endpoint = tonic::transport::Channel::from_shared(url.clone())
+        .with_context(|| format!("invalid gateway URL {url:?}"))?;
+    if url.starts_with("https://") {
+        endpoint = endpoint
+            .tls_config(client_tls(&args)?)
+            .context("invalid TLS settings for the gateway")?;
+    } else if args.ca_file.is_some() || args.cert_file.is_some() {
+        anyhow::bail!("--ca-file and --cert-file need an https:// gateway URL");
+    }
+    let channel = endpoint
         .connect()
         .await
         .with_context(|| format!("failed to connect to the gateway at {url}"))?;
@@ -104,7 +152,22 @@ pub async fn run(config: Config, args: AdminArgs) -> anyhow::Result<()> {
             req.metadata_mut().insert("authorization", header.clone());
             Ok(req)
         });
-    let fail = |e: tonic::Status| anyhow::anyhow!("{:?}: {}", e.code(), e.message());
+    // With the transport's reasons: a gateway that refuses the client's TLS certificate only
+    // closes the connection, which a bare status does not say.
+    let fail = |e: tonic::Status| {
+        let mut text = format!("{:?}: {}", e.code(), e.message());
+        let mut last = e.message().to_owned();
+        let mut source = std::error::Error::source(&e);
+        while let Some(cause) = source {
+            let cause_text = cause.to_string();
+            if cause_text != last {
+                text.push_str(&format!(": {cause_text}"));
+            }
+            last = cause_text;
+            source = cause.source();
+        }
+        anyhow::anyhow!(text)
+    };
     match args.command {
         AdminCommand::CreateProject { name } => {
             let resp = client

@@ -110,7 +110,13 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
         .map(|a| a.to_string())
         .unwrap_or_default();
     println!("switchboard dev");
-    println!("  gRPC      {grpc}   (reflection on: grpcurl -plaintext {grpc} list)");
+    if config.gateway.tls.is_enabled() {
+        println!(
+            "  gRPC      {grpc}   (TLS; reflection on: grpcurl -cacert <CA file> {grpc} list)"
+        );
+    } else {
+        println!("  gRPC      {grpc}   (reflection on: grpcurl -plaintext {grpc} list)");
+    }
     println!("  HTTP      http://{http}   (/healthz, /readyz, /mcp/<session>, /connect/…)");
     println!(
         "  webhooks  {}   (provider deliveries: /webhooks/github/…, /webhooks/slack/<project>)",

@@ -202,3 +202,49 @@ fn dump_config_shows_layers_and_hides_the_admin_token() {
     assert!(!text.contains("a-secret-admin-token-123"), "{text}");
     assert!(text.contains("<redacted>"), "{text}");
 }
+
+/// `switchboard admin` reaches a gateway whose gRPC listener requires mutual TLS: an https://
+/// URL, `--ca-file` and the client certificate; without the certificate it is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_reaches_a_gateway_that_requires_mutual_tls() {
+    let pki = switchboard_tests::pki::Pki::generate();
+    let mut config = switchboard_tests::test_config();
+    config.gateway.tls = switchboard_config::ServerTlsConfig {
+        cert_file: Some(pki.server_cert.clone()),
+        key_file: Some(pki.server_key.clone()),
+        client_ca_file: Some(pki.ca.clone()),
+    };
+    let stack = switchboard_tests::Stack::spawn_with(config).await;
+    let token = stack.config.gateway.admin_token.clone().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let url = format!("https://{}", stack.grpc_addr);
+    let admin = |client_cert: bool| {
+        let mut cmd = Prefixes::new().command(data.path());
+        cmd.args(["admin", "--gateway", &url, "--admin-token", &token])
+            .arg("--ca-file")
+            .arg(&pki.ca);
+        if client_cert {
+            cmd.arg("--cert-file")
+                .arg(&pki.client_cert)
+                .arg("--key-file")
+                .arg(&pki.client_key);
+        }
+        cmd.args(["create-project", "--name", "tls-co"])
+            .output()
+            .unwrap()
+    };
+    let out = admin(true);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("\ttls-co\t"));
+    let refused = admin(false);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        !refused.status.success() && stderr.contains("connection"),
+        "no client certificate: {stderr}"
+    );
+    stack.stop().await;
+}

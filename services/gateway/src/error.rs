@@ -10,6 +10,9 @@ pub enum GatewayError {
     },
     #[error(transparent)]
     Catalog(#[from] switchboard_catalog::CatalogError),
+    /// A setting that is unusable as it stands, e.g. a TLS file that cannot be read.
+    #[error(transparent)]
+    Config(#[from] switchboard_config::ConfigError),
     #[error("redis: {0}")]
     Redis(String),
     #[error(transparent)]

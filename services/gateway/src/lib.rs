@@ -14,6 +14,7 @@ mod results;
 mod session_cache;
 mod state;
 mod subscribe;
+mod tls;
 mod triggers;
 mod view;
 
@@ -83,21 +84,15 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> Result<(), GatewayError> {
     let catalog = Arc::new(load_catalog(&config)?);
+    // Before connecting anywhere: a bad certificate or key fails the start at once.
+    let grpc_tls = tls::grpc_tls(&config.gateway.tls)?;
     let store = Store::from_config(&config.redis).await.map_err(|e| {
         GatewayError::Redis(format!(
             "cannot connect to {}: {e}",
             redact_url(&config.redis.url)
         ))
     })?;
-    let bus = switchboard_bus::Bus::connect(
-        &config.nats.url,
-        switchboard_bus::Names {
-            stream_prefix: config.nats.stream_prefix.clone(),
-            subject_prefix: config.nats.subject_prefix.clone(),
-        },
-        Duration::from_secs(10),
-    )
-    .await?;
+    let bus = switchboard_bus::Bus::from_config(&config.nats, Duration::from_secs(10)).await?;
     switchboard_bus::with_retries("setting up the streams", || {
         bus.ensure_streams(config.executions.max_queued_jobs, config.nats.replicas)
     })
@@ -141,7 +136,7 @@ pub async fn run(
         oauth,
         shutdown.clone(),
     );
-    serve(state, listeners, shutdown).await
+    serve(state, listeners, grpc_tls, shutdown).await
 }
 
 /// A URL without its user-info part, so a password in it never reaches an error or a log.
@@ -157,6 +152,7 @@ fn redact_url(url: &str) -> String {
 async fn serve(
     state: AppState,
     listeners: Listeners,
+    grpc_tls: Option<tonic::transport::ServerTlsConfig>,
     shutdown: CancellationToken,
 ) -> Result<(), GatewayError> {
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
@@ -190,11 +186,22 @@ async fn serve(
 
     let grpc_addr = listeners.grpc.local_addr().ok();
     let http_addr = listeners.http.local_addr().ok();
-    tracing::info!(grpc = ?grpc_addr, http = ?http_addr, "gateway listening");
+    tracing::info!(
+        grpc = ?grpc_addr,
+        http = ?http_addr,
+        grpc_tls = tls::describe(&state.config.gateway.tls),
+        "gateway listening"
+    );
 
     let grpc_shutdown = shutdown.clone();
     let reporter = health_reporter.clone();
-    let grpc = tonic::transport::Server::builder()
+    let mut builder = tonic::transport::Server::builder();
+    if let Some(tls) = grpc_tls {
+        builder = builder
+            .tls_config(tls)
+            .map_err(|e| GatewayError::Serve(format!("gateway.tls: {e}")))?;
+    }
+    let grpc = builder
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)

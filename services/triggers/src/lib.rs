@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use switchboard_bus::events::Envelope;
-use switchboard_bus::{Bus, BusError, Names};
+use switchboard_bus::{Bus, BusError};
 use switchboard_catalog::{Catalog, LoadOptions};
 use switchboard_config::Config;
 use switchboard_crypto::Sealer;
@@ -160,11 +160,7 @@ pub async fn run_with_listener(
         .map_err(|e| TriggersError::Redis(e.to_string()))?;
     let sealer = Sealer::new(&config.crypto.keys, &config.crypto.current_key)
         .map_err(|e| TriggersError::Crypto(e.to_string()))?;
-    let names = Names {
-        stream_prefix: config.nats.stream_prefix.clone(),
-        subject_prefix: config.nats.subject_prefix.clone(),
-    };
-    let bus = Bus::connect(&config.nats.url, names, Duration::from_secs(10)).await?;
+    let bus = Bus::from_config(&config.nats, Duration::from_secs(10)).await?;
     switchboard_bus::with_retries("setting up the streams", || {
         bus.ensure_streams(config.executions.max_queued_jobs, config.nats.replicas)
     })

@@ -901,16 +901,9 @@ async fn sigterm_lets_a_worker_finish_and_acknowledge_its_calls_then_exit() {
     }
     let calls = received(&github).await;
     assert_eq!((calls.get("one"), calls.get("two")), (Some(&1), Some(&1)));
-    let bus = switchboard_bus::Bus::connect(
-        &config.nats.url,
-        switchboard_bus::Names {
-            stream_prefix: config.nats.stream_prefix.clone(),
-            subject_prefix: config.nats.subject_prefix.clone(),
-        },
-        Duration::from_secs(5),
-    )
-    .await
-    .unwrap();
+    let bus = switchboard_bus::Bus::from_config(&config.nats, Duration::from_secs(5))
+        .await
+        .unwrap();
     let mut stream = bus
         .jetstream
         .get_stream(bus.names.jobs_stream())

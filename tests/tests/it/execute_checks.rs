@@ -177,11 +177,7 @@ async fn mock_create_issue(github: &MockServer, token: &str, times: u64) {
 /// Jobs ever published on the stack's job stream (its last sequence: a worker's ack removes a
 /// message from the work queue, but never lowers this) and jobs it holds now.
 async fn jobs(stack: &Stack) -> (u64, u64) {
-    let names = switchboard_bus::Names {
-        stream_prefix: stack.config.nats.stream_prefix.clone(),
-        subject_prefix: stack.config.nats.subject_prefix.clone(),
-    };
-    let bus = switchboard_bus::Bus::connect(&stack.config.nats.url, names, Duration::from_secs(5))
+    let bus = switchboard_bus::Bus::from_config(&stack.config.nats, Duration::from_secs(5))
         .await
         .expect("bus");
     let stream = bus
@@ -196,11 +192,7 @@ async fn jobs(stack: &Stack) -> (u64, u64) {
 /// Waits until a worker is pulling from the job stream (its pull request is waiting), so a
 /// job published now is taken at once.
 async fn wait_for_worker(stack: &Stack) {
-    let names = switchboard_bus::Names {
-        stream_prefix: stack.config.nats.stream_prefix.clone(),
-        subject_prefix: stack.config.nats.subject_prefix.clone(),
-    };
-    let bus = switchboard_bus::Bus::connect(&stack.config.nats.url, names, Duration::from_secs(5))
+    let bus = switchboard_bus::Bus::from_config(&stack.config.nats, Duration::from_secs(5))
         .await
         .expect("bus");
     let start = Instant::now();

@@ -18,4 +18,5 @@ mod session_scope;
 mod session_update;
 mod sessions;
 mod smoke;
+mod tls;
 mod triggers;

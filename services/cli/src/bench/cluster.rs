@@ -126,16 +126,7 @@ async fn one(config: &Config, workers: usize, args: &BenchArgs) -> anyhow::Resul
     procs.check_running()?;
     let _ = procs.stop(Duration::from_secs(20)).await;
     let _ = store.purge_prefix().await;
-    if let Ok(bus) = switchboard_bus::Bus::connect(
-        &config.nats.url,
-        switchboard_bus::Names {
-            stream_prefix: config.nats.stream_prefix.clone(),
-            subject_prefix: config.nats.subject_prefix.clone(),
-        },
-        Duration::from_secs(5),
-    )
-    .await
-    {
+    if let Ok(bus) = switchboard_bus::Bus::from_config(&config.nats, Duration::from_secs(5)).await {
         bus.delete_streams().await;
     }
     Ok(rate.per_sec)

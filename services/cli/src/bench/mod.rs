@@ -138,16 +138,7 @@ pub async fn run(mut config: Config, args: BenchArgs) -> anyhow::Result<()> {
     // The children are gone by now (stopped, or killed when `measure` ended early).
     standin.stop().await;
     let removed = store.purge_prefix().await.unwrap_or(0);
-    if let Ok(bus) = switchboard_bus::Bus::connect(
-        &config.nats.url,
-        switchboard_bus::Names {
-            stream_prefix: config.nats.stream_prefix.clone(),
-            subject_prefix: config.nats.subject_prefix.clone(),
-        },
-        Duration::from_secs(5),
-    )
-    .await
-    {
+    if let Ok(bus) = switchboard_bus::Bus::from_config(&config.nats, Duration::from_secs(5)).await {
         bus.delete_streams().await;
     }
     println!("cleaned up {removed} bench keys and the bench streams");
