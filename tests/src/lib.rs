@@ -82,6 +82,16 @@ pub struct Stack {
     task: Option<tokio::task::JoinHandle<Result<(), switchboard_gateway::GatewayError>>>,
 }
 
+/// Starts a process's way: [`Platform::connect`] for `config`, then the gateway on it.
+pub async fn run_gateway(
+    config: Config,
+    listeners: switchboard_gateway::Listeners,
+    shutdown: CancellationToken,
+) -> Result<(), switchboard_gateway::GatewayError> {
+    let platform = switchboard_platform::Platform::connect(config).await?;
+    switchboard_gateway::run(platform, listeners, shutdown).await
+}
+
 /// The workspace's `toolkits/` directory.
 pub fn toolkits_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../toolkits")
@@ -148,11 +158,7 @@ impl Stack {
         let grpc_addr = listeners.grpc_addr().expect("grpc addr");
         let http_addr = listeners.http_addr().expect("http addr");
         let shutdown = CancellationToken::new();
-        let task = tokio::spawn(switchboard_gateway::run(
-            config.clone(),
-            listeners,
-            shutdown.clone(),
-        ));
+        let task = tokio::spawn(run_gateway(config.clone(), listeners, shutdown.clone()));
         let channel = Channel::from_shared(format!("http://{grpc_addr}"))
             .expect("uri")
             .connect_lazy();

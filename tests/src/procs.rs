@@ -61,51 +61,66 @@ pub fn with_config(binary: &str, config: &Config) -> Command {
             command.env_remove(key);
         }
     }
-    let t = &config.triggers;
     command
-        .env("SWITCHBOARD_NATS__URL", &config.nats.url)
-        .env(
-            "SWITCHBOARD_NATS__STREAM_PREFIX",
-            &config.nats.stream_prefix,
-        )
-        .env(
-            "SWITCHBOARD_NATS__SUBJECT_PREFIX",
-            &config.nats.subject_prefix,
-        )
-        .env("SWITCHBOARD_REDIS__URL", &config.redis.url)
-        .env("SWITCHBOARD_REDIS__KEY_PREFIX", &config.redis.key_prefix)
-        .env("SWITCHBOARD_CATALOG__DIR", &config.catalog.dir)
-        .env(
-            "SWITCHBOARD_CRYPTO__CURRENT_KEY",
-            &config.crypto.current_key,
-        )
-        .env("SWITCHBOARD_TRIGGERS__HTTP_ADDR", &t.http_addr)
-        .env(
-            "SWITCHBOARD_TRIGGERS__POLL_LEASE_SECS",
-            t.poll_lease_secs.to_string(),
-        )
+        .envs(config.to_env())
         .env("SWITCHBOARD_TELEMETRY__LOG_FORMAT", "json")
         .env(
             "SWITCHBOARD_TELEMETRY__LOG_FILTER",
             "info,switchboard_triggers=debug",
         );
-    if let Some(cap) = t.max_poll_interval_secs {
-        command.env(
-            "SWITCHBOARD_TRIGGERS__MAX_POLL_INTERVAL_SECS",
-            cap.to_string(),
-        );
-    }
-    for (toolkit, url) in &config.catalog.base_urls {
-        command.env(
-            format!("SWITCHBOARD_CATALOG__BASE_URLS__{}", toolkit.to_uppercase()),
-            url,
-        );
-    }
-    for (id, key) in &config.crypto.keys {
-        command.env(
-            format!("SWITCHBOARD_CRYPTO__KEYS__{}", id.to_uppercase()),
-            key,
-        );
-    }
     command
+}
+
+/// Checks that a service binary takes the flags every binary takes: `--config` (a file),
+/// `--set` (over the file and the environment) and `--dump-config`, and that a malformed
+/// `--set` stops it with an error naming the flag.
+pub fn check_service_flags(binary: &str) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("service.toml");
+    std::fs::write(
+        &file,
+        "[nats]\nstream_prefix = \"FROMFILE\"\n[redis]\nkey_prefix = \"fromfile\"\n",
+    )
+    .expect("write the config file");
+    let clean = || {
+        let mut command = Command::new(binary);
+        for (key, _) in std::env::vars() {
+            if key.starts_with("SWITCHBOARD_") {
+                command.env_remove(key);
+            }
+        }
+        command
+    };
+    let out = clean()
+        .arg("--config")
+        .arg(&file)
+        .args(["--set", "redis.key_prefix=fromflag", "--dump-config"])
+        .env("SWITCHBOARD_NATS__SUBJECT_PREFIX", "fromenv")
+        .output()
+        .expect("run the binary");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{binary}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for expected in [
+        "stream_prefix: FROMFILE",
+        "key_prefix: fromflag",
+        "subject_prefix: fromenv",
+    ] {
+        assert!(stdout.contains(expected), "{binary}: {expected}: {stdout}");
+    }
+    let out = clean()
+        .args(["--set", "redis.key_prefix"])
+        .output()
+        .expect("run the binary");
+    assert!(!out.status.success(), "{binary} accepted a malformed --set");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("expected KEY=VALUE"), "{binary}: {stderr}");
+    let out = clean().arg("--help").output().expect("run the binary");
+    let help = String::from_utf8_lossy(&out.stdout);
+    for flag in ["--config", "--set", "--dump-config"] {
+        assert!(help.contains(flag), "{binary} --help: {help}");
+    }
 }

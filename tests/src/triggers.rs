@@ -28,11 +28,15 @@ impl Listener {
     /// Runs the triggers service with `config` until the returned handle is stopped.
     pub fn spawn(self, config: &Config) -> Running {
         let shutdown = CancellationToken::new();
-        let task = tokio::spawn(switchboard_triggers::run_with_listener(
-            config.clone(),
-            self.listener,
-            shutdown.clone(),
-        ));
+        let config = config.clone();
+        let listeners = switchboard_triggers::Listeners {
+            http: self.listener,
+        };
+        let stop = shutdown.clone();
+        let task = tokio::spawn(async move {
+            let platform = switchboard_platform::Platform::connect(config).await?;
+            switchboard_triggers::run(platform, listeners, stop).await
+        });
         Running {
             url: format!("http://{}", self.addr),
             shutdown,

@@ -6,6 +6,16 @@ use std::time::Duration;
 use switchboard_config::Config;
 use tokio_util::sync::CancellationToken;
 
+/// Starts a process's way: [`switchboard_platform::Platform::connect`] for `config`, then a
+/// worker on it (no metrics listener).
+pub async fn run_worker(
+    config: Config,
+    shutdown: CancellationToken,
+) -> Result<(), switchboard_worker::WorkerError> {
+    let platform = switchboard_platform::Platform::connect(config).await?;
+    switchboard_worker::run(platform, switchboard_worker::Listeners::none(), shutdown).await
+}
+
 /// Running workers.
 pub struct Workers {
     shutdown: CancellationToken,
@@ -17,7 +27,7 @@ impl Workers {
     pub fn spawn(config: &Config, n: usize) -> Workers {
         let shutdown = CancellationToken::new();
         let tasks = (0..n)
-            .map(|_| tokio::spawn(switchboard_worker::run(config.clone(), shutdown.clone())))
+            .map(|_| tokio::spawn(run_worker(config.clone(), shutdown.clone())))
             .collect();
         Workers { shutdown, tasks }
     }

@@ -877,12 +877,89 @@ impl Config {
         }
         serde_yaml_ng::to_string(&shown).unwrap_or_else(|e| format!("# cannot render: {e}\n"))
     }
+
+    /// Every setting as a `SWITCHBOARD_*` variable (`__` between levels), such that
+    /// [`Config::load`] of those variables alone gives this configuration back: how a test or a
+    /// supervisor hands a whole configuration to a process it spawns. Unset options are left
+    /// out. The values include secrets (keys, tokens): pass them to a child process only.
+    pub fn to_env(&self) -> Vec<(String, String)> {
+        fn walk(prefix: &str, value: &serde_json::Value, out: &mut Vec<(String, String)>) {
+            match value {
+                serde_json::Value::Object(fields) => {
+                    for (name, field) in fields {
+                        walk(
+                            &format!("{prefix}__{}", name.to_ascii_uppercase()),
+                            field,
+                            out,
+                        );
+                    }
+                }
+                serde_json::Value::Null => {}
+                serde_json::Value::String(text) => out.push((prefix.to_owned(), text.clone())),
+                other => out.push((prefix.to_owned(), other.to_string())),
+            }
+        }
+        let mut out = Vec::new();
+        // Every field is a string, number, bool, option or map: serialising cannot fail.
+        if let Ok(serde_json::Value::Object(sections)) = serde_json::to_value(self) {
+            for (name, section) in &sections {
+                walk(
+                    &format!("SWITCHBOARD_{}", name.to_ascii_uppercase()),
+                    section,
+                    &mut out,
+                );
+            }
+        }
+        out
+    }
 }
 
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn to_env_round_trips_every_setting() {
+        let mut config = Config::default();
+        config.gateway.grpc_addr = "127.0.0.1:7100".into();
+        config.gateway.public_url = Some("https://sb.example.com".into());
+        config.gateway.admin_token = Some("an-admin-token-of-length".into());
+        config.nats.url = "tls://a:4222,tls://b:4222".into();
+        config.nats.tls.ca_file = Some("/tls/ca.crt".into());
+        config.redis.key_prefix = "t9".into();
+        config.redis.cluster = true;
+        config.shutdown_grace_secs = 3;
+        config
+            .catalog
+            .base_urls
+            .insert("github".into(), "http://127.0.0.1:9/gh".into());
+        config.crypto.keys.insert("k1".into(), "a2V5".into());
+        config.crypto.current_key = "k1".into();
+        config.oauth.providers.insert(
+            "github".into(),
+            OAuthProviderConfig {
+                client_id: Some("cid".into()),
+                client_secret: Some("csecret".into()),
+                ..Default::default()
+            },
+        );
+        let vars = config.to_env();
+        assert!(vars.iter().all(|(k, _)| k.starts_with("SWITCHBOARD_")));
+        assert!(vars.contains(&("SWITCHBOARD_REDIS__CLUSTER".into(), "true".into())));
+        let back = Config::load(&Sources {
+            env: vars.into_iter().collect(),
+            ..Sources::default()
+        })
+        .unwrap();
+        assert_eq!(back, config);
+        let defaults = Config::load(&Sources {
+            env: Config::default().to_env().into_iter().collect(),
+            ..Sources::default()
+        })
+        .unwrap();
+        assert_eq!(defaults, Config::default());
+    }
 
     fn env(pairs: &[(&str, &str)]) -> Sources {
         Sources {

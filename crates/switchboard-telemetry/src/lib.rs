@@ -1,6 +1,6 @@
-//! Process glue shared by every service: logging set-up (an `EnvFilter` from config, or `RUST_LOG`
-//! when set; pretty or JSON output on stderr), OpenTelemetry tracing, and shutdown on
-//! SIGINT/SIGTERM.
+//! Telemetry shared by every service: logging set-up (an `EnvFilter` from config, or `RUST_LOG`
+//! when set; pretty or JSON output on stderr) and OpenTelemetry tracing. (Signals and the
+//! drain on shutdown live in `switchboard-platform`.)
 //!
 //! Tracing: [`init`] installs an OpenTelemetry tracer provider behind the `tracing` spans, so every
 //! span at INFO or above has real W3C trace and span ids whatever the log filter says; they are
@@ -223,43 +223,6 @@ pub fn trace_id_of(span: &tracing::Span) -> Option<String> {
     span_context
         .is_valid()
         .then(|| span_context.trace_id().to_string())
-}
-
-/// A token cancelled on the first SIGINT or SIGTERM; a second signal exits the process at once.
-pub fn shutdown_on_signals() -> tokio_util::sync::CancellationToken {
-    let token = tokio_util::sync::CancellationToken::new();
-    let trigger = token.clone();
-    tokio::spawn(async move {
-        wait_for_signal().await;
-        tracing::info!("shutdown signal received; draining (a second signal exits at once)");
-        trigger.cancel();
-        wait_for_signal().await;
-        tracing::warn!("second shutdown signal; exiting now");
-        std::process::exit(130);
-    });
-    token
-}
-
-async fn wait_for_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ use std::path::Path;
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use switchboard_config::Config;
+use switchboard_platform::Platform;
 use switchboard_store::Store;
 use tokio_util::sync::CancellationToken;
 
@@ -85,22 +86,20 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
         config.crypto.keys.insert("dev".into(), key);
         config.crypto.current_key = "dev".into();
     }
-    let store = Store::from_config(&config.redis)
-        .await
-        .with_context(|| format!("failed to reach Redis at {}", config.redis.url))?;
-    let created = ensure_dev_project(&store, &mut state).await?;
-    write_state(&dir, &state)?;
-
-    // Check the catalog before binding anything, so a broken toolkit file fails fast.
-    switchboard_gateway::load_catalog(&config).context("the toolkit catalog is invalid")?;
     let listeners = switchboard_gateway::Listeners::bind(&config).await?;
-    let webhooks = tokio::net::TcpListener::bind(&config.triggers.http_addr)
-        .await
-        .with_context(|| format!("failed to listen on {}", config.triggers.http_addr))?;
-    let webhooks_addr = webhooks.local_addr()?;
+    let webhooks = switchboard_triggers::Listeners::bind(&config).await?;
+    let worker_listeners = switchboard_worker::Listeners::bind(&config).await?;
+    let webhooks_addr = webhooks.http.local_addr()?;
     if config.triggers.public_url.is_none() {
         config.triggers.public_url = Some(format!("http://{webhooks_addr}"));
     }
+    // The catalog is loaded first: a broken toolkit file stops here, before anything serves.
+    let platform = Platform::connect(config)
+        .await
+        .context("switchboard dev could not start")?;
+    let created = ensure_dev_project(&platform.store, &mut state).await?;
+    write_state(&dir, &state)?;
+    let config = &platform.config;
     let grpc = listeners
         .grpc_addr()
         .map(|a| a.to_string())
@@ -135,19 +134,22 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
     println!("  admin     token in {}", dir.join(STATE_FILE).display());
     println!(
         "  NATS      {}   Redis {}",
-        config.nats.url, config.redis.url
+        switchboard_platform::redact_url(&platform.config.nats.url),
+        switchboard_platform::redact_url(&platform.config.redis.url)
     );
 
-    let shutdown = switchboard_telemetry::shutdown_on_signals();
-    let results = run_all(config, listeners, webhooks, shutdown).await;
+    let shutdown = switchboard_platform::shutdown::on_signals();
+    let results = run_all(platform, listeners, worker_listeners, webhooks, shutdown).await;
     results.context("switchboard dev stopped with an error")
 }
 
-/// Runs the three services; the first to fail stops the others.
+/// Runs the three services on one platform (one catalog, one Redis pool, one NATS
+/// connection); the first to fail stops the others.
 async fn run_all(
-    config: Config,
+    platform: Platform,
     listeners: switchboard_gateway::Listeners,
-    webhooks: tokio::net::TcpListener,
+    worker_listeners: switchboard_worker::Listeners,
+    webhooks: switchboard_triggers::Listeners,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let stop_all = |r: anyhow::Result<()>, token: &CancellationToken| {
@@ -158,17 +160,16 @@ async fn run_all(
     };
     let (g, w, t) = tokio::join!(
         async {
-            let r = switchboard_gateway::run(config.clone(), listeners, shutdown.clone()).await;
+            let r = switchboard_gateway::run(platform.clone(), listeners, shutdown.clone()).await;
             stop_all(r.context("gateway"), &shutdown)
         },
         async {
-            let r = switchboard_worker::run(config.clone(), shutdown.clone()).await;
+            let r =
+                switchboard_worker::run(platform.clone(), worker_listeners, shutdown.clone()).await;
             stop_all(r.context("worker"), &shutdown)
         },
         async {
-            let r =
-                switchboard_triggers::run_with_listener(config.clone(), webhooks, shutdown.clone())
-                    .await;
+            let r = switchboard_triggers::run(platform.clone(), webhooks, shutdown.clone()).await;
             stop_all(r.context("triggers"), &shutdown)
         },
     );

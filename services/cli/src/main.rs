@@ -8,11 +8,9 @@ mod dev;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use std::path::PathBuf;
-
 use anyhow::Context;
-use clap::{Args, Parser, Subcommand};
-use switchboard_config::{Config, Sources};
+use clap::{Parser, Subcommand};
+use switchboard_platform::{Platform, ServiceArgs};
 
 #[derive(Parser)]
 #[command(
@@ -22,39 +20,9 @@ use switchboard_config::{Config, Sources};
 )]
 struct Cli {
     #[command(flatten)]
-    config: ConfigArgs,
+    config: ServiceArgs,
     #[command(subcommand)]
     command: Command,
-}
-
-/// Where the configuration comes from (defaults → file → SWITCHBOARD_* env → --set).
-#[derive(Args, Clone)]
-struct ConfigArgs {
-    /// A TOML or YAML config file.
-    #[arg(long, global = true, env = "SWITCHBOARD_CONFIG")]
-    config: Option<PathBuf>,
-    /// Override one setting: `--set gateway.grpc_addr=127.0.0.1:6000` (repeatable).
-    #[arg(long = "set", global = true, value_name = "KEY=VALUE")]
-    set: Vec<String>,
-    /// Print the effective configuration (secrets redacted) and exit.
-    #[arg(long, global = true)]
-    dump_config: bool,
-}
-
-impl ConfigArgs {
-    fn load(&self) -> anyhow::Result<Config> {
-        let mut sources = Sources::from_process_env();
-        sources.file = self.config.clone();
-        for pair in &self.set {
-            let (k, v) = pair
-                .split_once('=')
-                .with_context(|| format!("--set {pair:?}: expected KEY=VALUE"))?;
-            sources
-                .overrides
-                .push((k.trim().to_owned(), v.trim().to_owned()));
-        }
-        Config::load(&sources).context("failed to load configuration")
-    }
 }
 
 #[derive(Subcommand)]
@@ -84,11 +52,9 @@ fn main() -> std::process::ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
-    let config = cli.config.load()?;
-    if cli.config.dump_config {
-        print!("{}", config.dump());
+    let Some(config) = cli.config.load_or_dump()? else {
         return Ok(());
-    }
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -103,22 +69,27 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Bench(args) => bench::run(config, args).await,
             Command::Gateway => {
                 let _telemetry = switchboard_telemetry::init(&config.telemetry);
-                let shutdown = switchboard_telemetry::shutdown_on_signals();
+                let shutdown = switchboard_platform::shutdown::on_signals();
                 let listeners = switchboard_gateway::Listeners::bind(&config).await?;
                 if let (Some(grpc), Some(http)) = (listeners.grpc_addr(), listeners.http_addr()) {
                     println!("gateway grpc={grpc} http={http}");
                 }
-                Ok(switchboard_gateway::run(config, listeners, shutdown).await?)
+                let platform = Platform::connect(config).await?;
+                Ok(switchboard_gateway::run(platform, listeners, shutdown).await?)
             }
             Command::Worker => {
                 let _telemetry = switchboard_telemetry::init(&config.telemetry);
-                let shutdown = switchboard_telemetry::shutdown_on_signals();
-                Ok(switchboard_worker::run(config, shutdown).await?)
+                let shutdown = switchboard_platform::shutdown::on_signals();
+                let listeners = switchboard_worker::Listeners::bind(&config).await?;
+                let platform = Platform::connect(config).await?;
+                Ok(switchboard_worker::run(platform, listeners, shutdown).await?)
             }
             Command::Triggers => {
                 let _telemetry = switchboard_telemetry::init(&config.telemetry);
-                let shutdown = switchboard_telemetry::shutdown_on_signals();
-                Ok(switchboard_triggers::run(config, shutdown).await?)
+                let shutdown = switchboard_platform::shutdown::on_signals();
+                let listeners = switchboard_triggers::Listeners::bind(&config).await?;
+                let platform = Platform::connect(config).await?;
+                Ok(switchboard_triggers::run(platform, listeners, shutdown).await?)
             }
         }
     })

@@ -8,17 +8,12 @@ pub enum GatewayError {
         addr: String,
         source: std::io::Error,
     },
+    /// Loading the catalog, connecting to Redis or NATS, or the sealing keys failed.
     #[error(transparent)]
-    Catalog(#[from] switchboard_catalog::CatalogError),
+    Platform(#[from] switchboard_platform::PlatformError),
     /// A setting that is unusable as it stands, e.g. a TLS file that cannot be read.
     #[error(transparent)]
     Config(#[from] switchboard_config::ConfigError),
-    #[error("redis: {0}")]
-    Redis(String),
-    #[error(transparent)]
-    Bus(#[from] switchboard_bus::BusError),
-    #[error("crypto: {0} (set crypto.keys and crypto.current_key)")]
-    Crypto(String),
     #[error("reflection: {0}")]
     Reflection(String),
     #[error("server: {0}")]

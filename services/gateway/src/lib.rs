@@ -19,18 +19,14 @@ mod triggers;
 mod view;
 
 use std::net::SocketAddr;
-use std::path::Path;
-use std::sync::Arc;
-use std::time::Duration;
 
-use switchboard_catalog::{Catalog, LoadOptions};
 use switchboard_config::Config;
+use switchboard_platform::Platform;
 use switchboard_proto::v1::{
     admin_service_server::AdminServiceServer, catalog_service_server::CatalogServiceServer,
     connection_service_server::ConnectionServiceServer,
     session_service_server::SessionServiceServer, trigger_service_server::TriggerServiceServer,
 };
-use switchboard_store::Store;
 use tokio::net::TcpListener;
 use tokio_stream::StreamExt;
 use tokio_util::sync::CancellationToken;
@@ -67,86 +63,37 @@ impl Listeners {
     }
 }
 
-/// Loads the catalog named by the config; a malformed toolkit file is an error naming the
-/// file, the tool and the problem.
-pub fn load_catalog(config: &Config) -> Result<Catalog, GatewayError> {
-    let options = LoadOptions {
-        base_url_overrides: config.catalog.base_urls.clone(),
-    };
-    Ok(Catalog::load_dir(Path::new(&config.catalog.dir), &options)?)
-}
-
-/// Runs the gateway until `shutdown` is cancelled, then drains: health turns NOT_SERVING, the
-/// listeners stop accepting and in-flight calls finish.
+/// Runs the gateway on `platform` until `shutdown` is cancelled, then drains: health turns
+/// NOT_SERVING, the listeners stop accepting and in-flight calls finish (within the grace
+/// period).
 pub async fn run(
-    config: Config,
+    platform: Platform,
     listeners: Listeners,
     shutdown: CancellationToken,
 ) -> Result<(), GatewayError> {
-    let catalog = Arc::new(load_catalog(&config)?);
-    // Before connecting anywhere: a bad certificate or key fails the start at once.
-    let grpc_tls = tls::grpc_tls(&config.gateway.tls)?;
-    let store = Store::from_config(&config.redis).await.map_err(|e| {
-        GatewayError::Redis(format!(
-            "cannot connect to {}: {e}",
-            redact_url(&config.redis.url)
-        ))
-    })?;
-    let bus = switchboard_bus::Bus::from_config(&config.nats, Duration::from_secs(10)).await?;
-    switchboard_bus::with_retries("setting up the streams", || {
-        bus.ensure_streams(config.executions.max_queued_jobs, config.nats.replicas)
-    })
-    .await?;
-    let sealer = switchboard_crypto::Sealer::new(&config.crypto.keys, &config.crypto.current_key)
-        .map_err(|e| GatewayError::Crypto(e.to_string()))?;
+    // Before serving anything: a bad certificate or key fails the start at once.
+    let grpc_tls = tls::grpc_tls(&platform.config.gateway.tls)?;
     let http_addr = listeners
         .http
         .local_addr()
         .map_err(|source| GatewayError::Bind {
-            addr: config.gateway.http_addr.clone(),
+            addr: platform.config.gateway.http_addr.clone(),
             source,
         })?;
-    let public_url = config
+    let public_url = platform
+        .config
         .gateway
         .public_url
         .clone()
         .unwrap_or_else(|| format!("http://{http_addr}"))
         .trim_end_matches('/')
         .to_owned();
-    let results = results::Results::start(&bus, shutdown.clone())
+    let results = results::Results::start(&platform.bus, shutdown.clone())
         .await
         .map_err(|e| GatewayError::Serve(format!("failed to subscribe to worker replies: {e}")))?;
-    let oauth = switchboard_oauth::OAuth::new(
-        config.oauth.clone(),
-        catalog.clone(),
-        store.clone(),
-        sealer.clone(),
-        bus.clone(),
-        format!("{public_url}/oauth/callback"),
-    )
-    .map_err(|e| GatewayError::Serve(format!("failed to build the OAuth client: {e}")))?;
-    let state = AppState::new(
-        config,
-        catalog,
-        store,
-        bus,
-        sealer,
-        results,
-        public_url,
-        oauth,
-        shutdown.clone(),
-    );
+    let oauth = platform.oauth(format!("{public_url}/oauth/callback"))?;
+    let state = AppState::new(&platform, results, public_url, oauth, shutdown.clone());
     serve(state, listeners, grpc_tls, shutdown).await
-}
-
-/// A URL without its user-info part, so a password in it never reaches an error or a log.
-fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            format!("{}://***@{}", &url[..scheme], &url[at + 1..])
-        }
-        _ => url.to_owned(),
-    }
 }
 
 async fn serve(
@@ -245,19 +192,18 @@ async fn serve(
     let servers = async { tokio::join!(grpc, async { http.await }) };
     // Draining waits for open connections to go away; a client that keeps an idle channel
     // open would hold the process forever, so the grace period bounds it.
-    let grace = Duration::from_secs(state.config.shutdown_grace_secs);
-    let grace_over = async {
-        shutdown.cancelled().await;
-        tokio::time::sleep(grace).await;
-    };
-    tokio::select! {
-        (grpc_result, http_result) = servers => {
+    let grace = std::time::Duration::from_secs(state.config.shutdown_grace_secs);
+    match switchboard_platform::shutdown::drain(&shutdown, grace, servers).await {
+        Some((grpc_result, http_result)) => {
             grpc_result.map_err(|e| GatewayError::Serve(e.to_string()))?;
             http_result.map_err(|e| GatewayError::Serve(e.to_string()))?;
             tracing::info!("gateway stopped");
         }
-        () = grace_over => {
-            tracing::warn!(grace_secs = grace.as_secs(), "grace period over; closing the connections still open");
+        None => {
+            tracing::warn!(
+                grace_secs = grace.as_secs(),
+                "grace period over; closing the connections still open"
+            );
         }
     }
     Ok(())

@@ -16,7 +16,7 @@ pub struct AppState {
 }
 
 pub struct Inner {
-    pub config: Config,
+    pub config: Arc<Config>,
     pub catalog: Arc<Catalog>,
     /// The meta tools under the configured prefix, built once.
     pub meta: MetaTools,
@@ -37,13 +37,9 @@ pub struct Inner {
 }
 
 impl AppState {
-    #[allow(clippy::too_many_arguments)]
+    /// The state for one gateway on `platform`'s shared handles.
     pub fn new(
-        config: Config,
-        catalog: Arc<Catalog>,
-        store: Store,
-        bus: Bus,
-        sealer: Sealer,
+        platform: &switchboard_platform::Platform,
         results: crate::results::Results,
         public_url: String,
         oauth: switchboard_oauth::OAuth,
@@ -51,12 +47,12 @@ impl AppState {
     ) -> AppState {
         AppState {
             inner: Arc::new(Inner {
-                meta: MetaTools::new(&config.sessions.meta_tool_prefix),
-                config,
-                catalog,
-                store,
-                bus,
-                sealer,
+                meta: MetaTools::new(&platform.config.sessions.meta_tool_prefix),
+                config: Arc::clone(&platform.config),
+                catalog: Arc::clone(&platform.catalog),
+                store: platform.store.clone(),
+                bus: platform.bus.clone(),
+                sealer: platform.sealer.clone(),
                 results,
                 public_url,
                 oauth,

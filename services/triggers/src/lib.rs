@@ -16,13 +16,13 @@ mod intake;
 mod poll;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use switchboard_bus::events::Envelope;
 use switchboard_bus::{Bus, BusError};
-use switchboard_catalog::{Catalog, LoadOptions};
+use switchboard_catalog::Catalog;
 use switchboard_config::Config;
 use switchboard_crypto::Sealer;
+use switchboard_platform::Platform;
 use switchboard_proto::v1::Trigger;
 use switchboard_store::Store;
 use tokio::net::TcpListener;
@@ -31,14 +31,11 @@ use tokio_util::sync::CancellationToken;
 /// Why the triggers service stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum TriggersError {
+    /// Loading the catalog, connecting to Redis or NATS, or the sealing keys failed.
+    #[error(transparent)]
+    Platform(#[from] switchboard_platform::PlatformError),
     #[error("nats: {0}")]
     Bus(#[from] BusError),
-    #[error(transparent)]
-    Catalog(#[from] switchboard_catalog::CatalogError),
-    #[error("redis: {0}")]
-    Redis(String),
-    #[error("crypto: {0} (set crypto.keys and crypto.current_key)")]
-    Crypto(String),
     #[error("failed to listen on {addr}: {source}")]
     Bind {
         addr: String,
@@ -50,7 +47,7 @@ pub enum TriggersError {
 
 /// What every part shares.
 pub(crate) struct Context {
-    pub config: Config,
+    pub config: Arc<Config>,
     pub catalog: Arc<Catalog>,
     pub store: Store,
     pub bus: Bus,
@@ -132,62 +129,49 @@ impl Context {
     }
 }
 
-/// Binds `triggers.http_addr` and runs until `shutdown` is cancelled.
-pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), TriggersError> {
-    let listener = TcpListener::bind(&config.triggers.http_addr)
-        .await
-        .map_err(|source| TriggersError::Bind {
-            addr: config.triggers.http_addr.clone(),
-            source,
-        })?;
-    run_with_listener(config, listener, shutdown).await
+/// The triggers service's listener: provider webhook deliveries on `triggers.http_addr`.
+pub struct Listeners {
+    pub http: TcpListener,
 }
 
-/// Runs with an already bound webhook listener (tests bind port 0 first).
-pub async fn run_with_listener(
-    config: Config,
-    listener: TcpListener,
+impl Listeners {
+    /// Binds `triggers.http_addr` (port 0 picks a free port).
+    pub async fn bind(config: &Config) -> Result<Listeners, TriggersError> {
+        let http = TcpListener::bind(&config.triggers.http_addr)
+            .await
+            .map_err(|source| TriggersError::Bind {
+                addr: config.triggers.http_addr.clone(),
+                source,
+            })?;
+        Ok(Listeners { http })
+    }
+}
+
+/// Runs the triggers service on `platform` until `shutdown` is cancelled, then drains:
+/// the webhook listener stops accepting, and deliveries, polls and outgoing webhooks in flight
+/// finish within the grace period.
+pub async fn run(
+    platform: Platform,
+    listeners: Listeners,
     shutdown: CancellationToken,
 ) -> Result<(), TriggersError> {
-    let catalog = Arc::new(Catalog::load_dir(
-        std::path::Path::new(&config.catalog.dir),
-        &LoadOptions {
-            base_url_overrides: config.catalog.base_urls.clone(),
-        },
-    )?);
-    let store = Store::from_config(&config.redis)
-        .await
-        .map_err(|e| TriggersError::Redis(e.to_string()))?;
-    let sealer = Sealer::new(&config.crypto.keys, &config.crypto.current_key)
-        .map_err(|e| TriggersError::Crypto(e.to_string()))?;
-    let bus = Bus::from_config(&config.nats, Duration::from_secs(10)).await?;
-    switchboard_bus::with_retries("setting up the streams", || {
-        bus.ensure_streams(config.executions.max_queued_jobs, config.nats.replicas)
-    })
-    .await?;
-    let oauth = switchboard_oauth::OAuth::new(
-        config.oauth.clone(),
-        Arc::clone(&catalog),
-        store.clone(),
-        sealer.clone(),
-        bus.clone(),
-        String::new(),
-    )
-    .map_err(TriggersError::Serve)?;
+    let oauth = platform.oauth(String::new())?;
     let http = reqwest::Client::builder()
         .tcp_nodelay(true)
         .build()
         .map_err(|e| TriggersError::Serve(e.to_string()))?;
+    let grace = platform.grace();
     let context = Arc::new(Context {
-        config,
-        catalog,
-        store,
-        bus,
-        sealer,
+        config: Arc::clone(&platform.config),
+        catalog: Arc::clone(&platform.catalog),
+        store: platform.store.clone(),
+        bus: platform.bus.clone(),
+        sealer: platform.sealer.clone(),
         oauth,
         http,
         id: ulid::Ulid::new().to_string().to_lowercase(),
     });
+    let listener = listeners.http;
     let addr = listener.local_addr().ok();
     tracing::info!(http = ?addr, replica = %context.id, "triggers service listening");
     let app = intake::router(Arc::clone(&context));
@@ -200,10 +184,18 @@ pub async fn run_with_listener(
     };
     let polling = poll::run(Arc::clone(&context), shutdown.clone());
     let dispatching = dispatch::run(Arc::clone(&context), shutdown.clone());
-    let (served, polled, dispatched) = tokio::join!(server, polling, dispatching);
-    served?;
-    polled?;
-    dispatched?;
-    tracing::info!("triggers service stopped");
+    let all = async { tokio::join!(server, polling, dispatching) };
+    match switchboard_platform::shutdown::drain(&shutdown, grace, all).await {
+        Some((served, polled, dispatched)) => {
+            served?;
+            polled?;
+            dispatched?;
+            tracing::info!("triggers service stopped");
+        }
+        None => tracing::warn!(
+            grace_secs = grace.as_secs(),
+            "grace period over; stopping with work still in flight"
+        ),
+    }
     Ok(())
 }

@@ -14,24 +14,23 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use switchboard_bus::{Bus, BusError};
-use switchboard_catalog::{Catalog, LoadOptions};
+use switchboard_catalog::Catalog;
 use switchboard_config::Config;
 use switchboard_crypto::Sealer;
+use switchboard_platform::Platform;
 use switchboard_store::Store;
+use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 /// Why the worker stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum WorkerError {
+    /// Loading the catalog, connecting to Redis or NATS, or the sealing keys failed.
+    #[error(transparent)]
+    Platform(#[from] switchboard_platform::PlatformError),
     #[error(transparent)]
     Bus(#[from] BusError),
-    #[error(transparent)]
-    Catalog(#[from] switchboard_catalog::CatalogError),
-    #[error("redis: {0}")]
-    Redis(String),
-    #[error("crypto: {0} (set crypto.keys and crypto.current_key)")]
-    Crypto(String),
     #[error("http client: {0}")]
     Http(String),
     #[error("nats: {0}")]
@@ -45,7 +44,7 @@ pub enum WorkerError {
 
 /// What every job handler shares.
 pub(crate) struct Context {
-    pub config: Config,
+    pub config: Arc<Config>,
     pub catalog: Arc<Catalog>,
     pub store: Store,
     pub bus: Bus,
@@ -56,24 +55,45 @@ pub(crate) struct Context {
     pub worker_id: String,
 }
 
-/// Runs the worker until `shutdown` is cancelled.
-pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), WorkerError> {
-    let catalog = Catalog::load_dir(
-        std::path::Path::new(&config.catalog.dir),
-        &LoadOptions {
-            base_url_overrides: config.catalog.base_urls.clone(),
-        },
-    )?;
-    let store = Store::from_config(&config.redis)
-        .await
-        .map_err(|e| WorkerError::Redis(e.to_string()))?;
-    let sealer = Sealer::new(&config.crypto.keys, &config.crypto.current_key)
-        .map_err(|e| WorkerError::Crypto(e.to_string()))?;
-    let bus = Bus::from_config(&config.nats, Duration::from_secs(10)).await?;
-    switchboard_bus::with_retries("setting up the streams", || {
-        bus.ensure_streams(config.executions.max_queued_jobs, config.nats.replicas)
-    })
-    .await?;
+/// The worker's listener: `/metrics` and `/healthz` on `worker.metrics_addr`, when set.
+pub struct Listeners {
+    pub metrics: Option<TcpListener>,
+}
+
+impl Listeners {
+    /// Binds `worker.metrics_addr` (port 0 picks a free port), if set.
+    pub async fn bind(config: &Config) -> Result<Listeners, WorkerError> {
+        let metrics = match &config.worker.metrics_addr {
+            Some(addr) => {
+                Some(
+                    TcpListener::bind(addr)
+                        .await
+                        .map_err(|source| WorkerError::Metrics {
+                            addr: addr.clone(),
+                            source,
+                        })?,
+                )
+            }
+            None => None,
+        };
+        Ok(Listeners { metrics })
+    }
+
+    /// None: no metrics listener.
+    pub fn none() -> Listeners {
+        Listeners { metrics: None }
+    }
+}
+
+/// Runs the worker on `platform` until `shutdown` is cancelled, then lets the jobs in flight
+/// finish within the grace period.
+pub async fn run(
+    platform: Platform,
+    listeners: Listeners,
+    shutdown: CancellationToken,
+) -> Result<(), WorkerError> {
+    let config = Arc::clone(&platform.config);
+    let bus = platform.bus.clone();
     let concurrency = config.worker.concurrency;
     let consumer = switchboard_bus::with_retries("setting up the job consumer", || {
         bus.jobs_consumer(
@@ -89,37 +109,28 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Work
         .tcp_nodelay(true)
         .build()
         .map_err(|e| WorkerError::Http(e.to_string()))?;
-    let grace = Duration::from_secs(config.shutdown_grace_secs);
-    let catalog = Arc::new(catalog);
+    let grace = platform.grace();
     let callback = config
         .gateway
         .public_url
         .as_deref()
         .map(|u| format!("{}/oauth/callback", u.trim_end_matches('/')))
         .unwrap_or_default();
-    let oauth = switchboard_oauth::OAuth::new(
-        config.oauth.clone(),
-        Arc::clone(&catalog),
-        store.clone(),
-        sealer.clone(),
-        bus.clone(),
-        callback,
-    )
-    .map_err(WorkerError::Http)?;
+    let oauth = platform.oauth(callback)?;
     let context = Arc::new(Context {
         config,
-        catalog,
-        store,
+        catalog: Arc::clone(&platform.catalog),
+        store: platform.store.clone(),
         bus,
-        sealer,
+        sealer: platform.sealer.clone(),
         http,
         oauth,
         worker_id: ulid::Ulid::new().to_string().to_lowercase(),
     });
     // Metrics and the backlog refresher stop with the worker, however it stops.
     let metrics_stop = shutdown.child_token();
-    if let Some(addr) = &context.config.worker.metrics_addr {
-        serve_metrics(addr, metrics_stop.clone()).await?;
+    if let Some(listener) = listeners.metrics {
+        serve_metrics(listener, metrics_stop.clone())?;
     }
     tokio::spawn(refresh_backlog(consumer.clone(), metrics_stop.clone()));
     tracing::info!(worker_id = %context.worker_id, concurrency, "worker pulling jobs");
@@ -164,9 +175,11 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Work
     // Stop fetching, then wait for the jobs in flight.
     drop(messages);
     let all = u32::try_from(concurrency).unwrap_or(u32::MAX);
-    match tokio::time::timeout(grace, permits.acquire_many(all)).await {
-        Ok(_) => tracing::info!("worker stopped; every job in flight finished"),
-        Err(_) => {
+    // After a shutdown the jobs in flight get the grace period; after the job stream ended
+    // on its own, they run to their end (each is bounded by its own timeout).
+    match switchboard_platform::shutdown::drain(&shutdown, grace, permits.acquire_many(all)).await {
+        Some(_) => tracing::info!("worker stopped; every job in flight finished"),
+        None => {
             tracing::warn!("grace period over with jobs still running; they will be redelivered")
         }
     }
@@ -174,17 +187,17 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Work
     Ok(())
 }
 
-/// Serves `/metrics` and `/healthz` on `addr` until `stop`; the address it bound.
-async fn serve_metrics(
-    addr: &str,
+/// Serves `/metrics` and `/healthz` on `listener` until `stop`; the address it serves.
+fn serve_metrics(
+    listener: TcpListener,
     stop: CancellationToken,
 ) -> Result<std::net::SocketAddr, WorkerError> {
-    let failed = |source| WorkerError::Metrics {
-        addr: addr.to_owned(),
-        source,
-    };
-    let listener = tokio::net::TcpListener::bind(addr).await.map_err(failed)?;
-    let bound = listener.local_addr().map_err(failed)?;
+    let bound = listener
+        .local_addr()
+        .map_err(|source| WorkerError::Metrics {
+            addr: "the metrics listener".into(),
+            source,
+        })?;
     let router = axum::Router::new()
         .route("/metrics", axum::routing::get(switchboard_metrics::handler))
         .route("/healthz", axum::routing::get(|| async { "ok" }));
@@ -228,7 +241,15 @@ mod tests {
     #[tokio::test]
     async fn metrics_are_served_on_the_configured_address() {
         let stop = CancellationToken::new();
-        let addr = serve_metrics("127.0.0.1:0", stop.clone()).await.unwrap();
+        let config = Config {
+            worker: switchboard_config::WorkerConfig {
+                metrics_addr: Some("127.0.0.1:0".into()),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let listeners = Listeners::bind(&config).await.unwrap();
+        let addr = serve_metrics(listeners.metrics.unwrap(), stop.clone()).unwrap();
         switchboard_metrics::job_redelivered();
         let response = reqwest::get(format!("http://{addr}/metrics"))
             .await
@@ -252,9 +273,15 @@ mod tests {
 
     #[tokio::test]
     async fn a_bad_metrics_address_stops_the_start() {
-        let err = serve_metrics("not an address", CancellationToken::new())
-            .await
-            .unwrap_err();
+        let config = Config {
+            worker: switchboard_config::WorkerConfig {
+                metrics_addr: Some("not an address".into()),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let err = Listeners::bind(&config).await.err().unwrap();
         assert!(matches!(err, WorkerError::Metrics { .. }), "{err}");
+        assert!(err.to_string().contains("not an address"), "{err}");
     }
 }

@@ -1,21 +1,35 @@
-//! `switchboard-worker`: parses config, starts telemetry and runs the worker service until SIGTERM.
+//! `switchboard-worker`: a worker (runs tool calls from the job stream) alone, started like every binary: the same flags
+//! (`--config`, `--set`, `--dump-config`), [`Platform::connect`], then serving until SIGTERM
+//! (a second signal exits at once).
 
 use anyhow::Context;
+use clap::Parser;
+use switchboard_platform::{Platform, ServiceArgs};
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+#[derive(Parser)]
+#[command(
+    name = "switchboard-worker",
+    version,
+    about = "Switchboard: a worker (runs tool calls from the job stream)"
+)]
+struct Cli {
+    #[command(flatten)]
+    args: ServiceArgs,
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let config = switchboard_config::Config::load(&switchboard_config::Sources::from_process_env())
-        .context("failed to load configuration")?;
-    if std::env::args().any(|a| a == "--dump-config") {
-        print!("{}", config.dump());
+    let Some(config) = Cli::parse().args.load_or_dump()? else {
         return Ok(());
-    }
+    };
     let _telemetry = switchboard_telemetry::init(&config.telemetry);
-    let shutdown = switchboard_telemetry::shutdown_on_signals();
-    switchboard_worker::run(config, shutdown)
+    let shutdown = switchboard_platform::shutdown::on_signals();
+    let listeners = switchboard_worker::Listeners::bind(&config).await?;
+    let platform = Platform::connect(config).await?;
+    switchboard_worker::run(platform, listeners, shutdown)
         .await
         .context("worker failed")
 }

@@ -128,39 +128,10 @@ fn worker(name: &str, config: &Config, extra: &[(&str, &str)]) -> Proc {
             command.env_remove(key);
         }
     }
-    command
-        .env("SWITCHBOARD_NATS__URL", &config.nats.url)
-        .env(
-            "SWITCHBOARD_NATS__STREAM_PREFIX",
-            &config.nats.stream_prefix,
-        )
-        .env(
-            "SWITCHBOARD_NATS__SUBJECT_PREFIX",
-            &config.nats.subject_prefix,
-        )
-        .env("SWITCHBOARD_REDIS__URL", &config.redis.url)
-        .env("SWITCHBOARD_REDIS__KEY_PREFIX", &config.redis.key_prefix)
-        .env("SWITCHBOARD_CATALOG__DIR", &config.catalog.dir)
-        .env(
-            "SWITCHBOARD_CRYPTO__CURRENT_KEY",
-            &config.crypto.current_key,
-        )
-        .env(
-            "SWITCHBOARD_TELEMETRY__LOG_FILTER",
-            "info,switchboard_worker=debug",
-        );
-    for (toolkit, url) in &config.catalog.base_urls {
-        command.env(
-            format!("SWITCHBOARD_CATALOG__BASE_URLS__{}", toolkit.to_uppercase()),
-            url,
-        );
-    }
-    for (id, key) in &config.crypto.keys {
-        command.env(
-            format!("SWITCHBOARD_CRYPTO__KEYS__{}", id.to_uppercase()),
-            key,
-        );
-    }
+    command.envs(config.to_env()).env(
+        "SWITCHBOARD_TELEMETRY__LOG_FILTER",
+        "info,switchboard_worker=debug",
+    );
     for (key, value) in extra {
         command.env(key, value);
     }

@@ -223,7 +223,7 @@ async fn unreachable_redis_is_a_clear_start_up_error() {
     let listeners = switchboard_gateway::Listeners::bind(&config).await.unwrap();
     let http_addr = listeners.http_addr().unwrap();
     let shutdown = CancellationToken::new();
-    let run = tokio::spawn(switchboard_gateway::run(
+    let run = tokio::spawn(switchboard_tests::run_gateway(
         config,
         listeners,
         shutdown.clone(),
@@ -243,7 +243,12 @@ async fn unreachable_redis_is_a_clear_start_up_error() {
         "the error does not echo the password: {message}"
     );
     assert!(
-        matches!(err, switchboard_gateway::GatewayError::Redis(_)),
+        matches!(
+            err,
+            switchboard_gateway::GatewayError::Platform(
+                switchboard_platform::PlatformError::Redis { .. }
+            )
+        ),
         "{err:?}"
     );
     // It never served: nothing answers readiness on its port.
@@ -290,11 +295,11 @@ async fn malformed_toolkit_file_stops_the_gateway_and_names_the_problem() {
     let mut good = test_config();
     let pristine = broken_toolkits(|text| format!("{text}\n# unchanged\n"));
     good.catalog.dir = pristine.path().to_owned();
-    switchboard_gateway::load_catalog(&good).expect("an intact copy loads");
+    switchboard_platform::load_catalog(&good).expect("an intact copy loads");
 
     let mut config = test_config();
     config.catalog.dir = dir.path().to_owned();
-    let err = switchboard_gateway::load_catalog(&config).unwrap_err();
+    let err = switchboard_platform::load_catalog(&config).unwrap_err();
     let message = err.to_string();
     assert!(message.contains("github.yaml"), "names the file: {message}");
     assert!(
@@ -311,13 +316,18 @@ async fn malformed_toolkit_file_stops_the_gateway_and_names_the_problem() {
     let shutdown = CancellationToken::new();
     let result = timeout(
         WAIT,
-        switchboard_gateway::run(config, listeners, shutdown.clone()),
+        switchboard_tests::run_gateway(config, listeners, shutdown.clone()),
     )
     .await
     .expect("run returns instead of hanging");
     let err = result.expect_err("the gateway refuses to start");
     assert!(
-        matches!(err, switchboard_gateway::GatewayError::Catalog(_)),
+        matches!(
+            err,
+            switchboard_gateway::GatewayError::Platform(
+                switchboard_platform::PlatformError::Catalog(_)
+            )
+        ),
         "{err:?}"
     );
     assert_eq!(err.to_string(), message);
@@ -331,13 +341,13 @@ async fn unknown_base_url_override_stops_the_gateway() {
         .catalog
         .base_urls
         .insert("gitlab".into(), "http://127.0.0.1:9".into());
-    let err = switchboard_gateway::load_catalog(&config).unwrap_err();
+    let err = switchboard_platform::load_catalog(&config).unwrap_err();
     assert!(err.to_string().contains("gitlab"), "{err}");
 
     let mut config = test_config();
     config.catalog.dir =
         std::env::temp_dir().join(format!("switchboard-no-such-dir-{}", ulid::Ulid::new()));
-    let err = switchboard_gateway::load_catalog(&config).unwrap_err();
+    let err = switchboard_platform::load_catalog(&config).unwrap_err();
     assert!(
         err.to_string().contains("switchboard-no-such-dir-"),
         "names the directory: {err}"
