@@ -1,1 +1,0 @@
-//! The switchboard command: dev, admin, bench
