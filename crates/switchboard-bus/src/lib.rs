@@ -341,6 +341,23 @@ impl Bus {
         Ok(ack.sequence)
     }
 
+    /// Announces stopped triggers, each with `trigger.disabled` saying why. The triggers are
+    /// already stopped in the store: a failed publish is logged, not returned.
+    pub async fn announce_triggers_stopped(
+        &self,
+        project: &str,
+        triggers: &[switchboard_proto::v1::Trigger],
+        auth_config_id: &str,
+        reason: &str,
+    ) {
+        for trigger in triggers {
+            let event = events::trigger_disabled(project, trigger, auth_config_id, reason);
+            if let Err(e) = self.publish_envelope(&event).await {
+                tracing::warn!(trigger_id = %trigger.id, error = %e, "could not publish trigger.disabled");
+            }
+        }
+    }
+
     /// Publishes an event on the event stream and waits for the stream's acknowledgement;
     /// `event_id` is the message id (a repeat within the duplicate window is dropped).
     pub async fn publish_event(

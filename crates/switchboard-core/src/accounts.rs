@@ -7,9 +7,66 @@ use switchboard_proto::v1::{ConnectedAccount, SessionConfig};
 
 use crate::error::{Error, Result};
 
-/// Account statuses.
-pub const ACTIVE: &str = "ACTIVE";
-pub const DISABLED: &str = "DISABLED";
+/// A connected account's status (the `status` string of `ConnectedAccount`), and of a
+/// connection request. The one list of them: every crate uses these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AccountStatus {
+    /// A connection request is under way; the account is not usable yet.
+    Initiated,
+    /// Usable.
+    Active,
+    /// Turned off through the API; usable again once enabled.
+    Disabled,
+    /// The provider refused its refresh token, or its Connect Link ran out.
+    Expired,
+    /// The connection failed (refused consent, a provider error).
+    Failed,
+    /// Its tokens were revoked.
+    Revoked,
+}
+
+impl AccountStatus {
+    /// Every status, in the order of the account's life.
+    pub const ALL: [AccountStatus; 6] = [
+        AccountStatus::Initiated,
+        AccountStatus::Active,
+        AccountStatus::Disabled,
+        AccountStatus::Expired,
+        AccountStatus::Failed,
+        AccountStatus::Revoked,
+    ];
+
+    /// Its name on the wire and in the store.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            AccountStatus::Initiated => "INITIATED",
+            AccountStatus::Active => "ACTIVE",
+            AccountStatus::Disabled => "DISABLED",
+            AccountStatus::Expired => "EXPIRED",
+            AccountStatus::Failed => "FAILED",
+            AccountStatus::Revoked => "REVOKED",
+        }
+    }
+
+    /// The status a wire or stored name stands for.
+    pub fn parse(name: &str) -> Option<AccountStatus> {
+        AccountStatus::ALL.into_iter().find(|s| s.as_str() == name)
+    }
+}
+
+impl std::fmt::Display for AccountStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The statuses' names, for the string fields that carry them.
+pub const INITIATED: &str = AccountStatus::Initiated.as_str();
+pub const ACTIVE: &str = AccountStatus::Active.as_str();
+pub const DISABLED: &str = AccountStatus::Disabled.as_str();
+pub const EXPIRED: &str = AccountStatus::Expired.as_str();
+pub const FAILED: &str = AccountStatus::Failed.as_str();
+pub const REVOKED: &str = AccountStatus::Revoked.as_str();
 
 /// The accounts of `toolkit` a session may use, oldest first: the user's accounts of that
 /// toolkit, narrowed to the session's pins and auth config when it sets them. Any status.
@@ -128,6 +185,28 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use switchboard_proto::v1::{AccountList, MultiAccount};
+
+    #[test]
+    fn every_status_has_one_name_that_parses_back() {
+        let names: Vec<&str> = AccountStatus::ALL.map(AccountStatus::as_str).to_vec();
+        assert_eq!(
+            names,
+            [
+                "INITIATED",
+                "ACTIVE",
+                "DISABLED",
+                "EXPIRED",
+                "FAILED",
+                "REVOKED"
+            ]
+        );
+        for status in AccountStatus::ALL {
+            assert_eq!(AccountStatus::parse(status.as_str()), Some(status));
+            assert_eq!(status.to_string(), status.as_str());
+        }
+        assert_eq!(AccountStatus::parse("active"), None);
+        assert_eq!(AccountStatus::parse(""), None);
+    }
 
     fn account(id: &str, alias: &str, status: &str) -> ConnectedAccount {
         ConnectedAccount {

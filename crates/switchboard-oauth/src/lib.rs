@@ -27,8 +27,7 @@ use switchboard_store::Store;
 pub use app::App;
 pub use flow::TokenError;
 
-/// The account status after the provider refused a refresh.
-pub const EXPIRED: &str = "EXPIRED";
+pub use switchboard_core::accounts::EXPIRED;
 
 /// Why fresh tokens could not be had.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -358,27 +357,7 @@ impl OAuth {
         tracing::info!(project_id = project, account_id = %account.id, "account expired: the provider refused its refresh token");
         self.publish_expired(project, account, reason).await;
         let why = format!("its connected account {} expired", account.id);
-        match store
-            .disable_account_triggers(project, &account.id, &why)
-            .await
-        {
-            Ok(stopped) => {
-                for trigger in stopped {
-                    let event = switchboard_bus::events::trigger_disabled(
-                        project,
-                        &trigger,
-                        &account.auth_config_id,
-                        &why,
-                    );
-                    if let Err(e) = self.inner.bus.publish_envelope(&event).await {
-                        tracing::warn!(trigger_id = %trigger.id, error = %e, "could not publish trigger.disabled");
-                    }
-                }
-            }
-            Err(e) => {
-                tracing::warn!(account_id = %account.id, error = %e, "could not stop the triggers of an expired account")
-            }
-        }
+        stop_account_triggers(store, &self.inner.bus, project, account, &why).await;
     }
 
     async fn publish_expired(&self, project: &str, account: &ConnectedAccount, reason: &str) {
@@ -443,6 +422,30 @@ impl OAuth {
                 }
             }
             _ => Ok(credential),
+        }
+    }
+}
+
+/// Stops every enabled trigger of `account` (it can no longer be used: disabled, deleted,
+/// expired) and announces each with `trigger.disabled` saying why. Failures are logged: the
+/// account's own change has already happened.
+pub async fn stop_account_triggers(
+    store: &Store,
+    bus: &Bus,
+    project: &str,
+    account: &ConnectedAccount,
+    reason: &str,
+) {
+    match store
+        .disable_account_triggers(project, &account.id, reason)
+        .await
+    {
+        Ok(stopped) => {
+            bus.announce_triggers_stopped(project, &stopped, &account.auth_config_id, reason)
+                .await
+        }
+        Err(e) => {
+            tracing::warn!(account_id = %account.id, error = %e, "could not stop an account's triggers")
         }
     }
 }

@@ -476,7 +476,7 @@ pub(crate) fn decode_account(bytes: &[u8]) -> Result<ConnectedAccount> {
             .and_then(|t| std::time::SystemTime::try_from(t).ok())
             .is_some_and(|at| at <= now);
         if expired {
-            account.status = "EXPIRED".to_owned();
+            account.status = switchboard_core::accounts::EXPIRED.to_owned();
             account.status_reason = LINK_EXPIRED_REASON.to_owned();
         }
     }

@@ -23,8 +23,7 @@ use crate::{unavailable, Store};
 /// How long a finished or expired request stays readable after its link expired.
 const KEEP_AFTER_EXPIRY: Duration = Duration::from_secs(24 * 3600);
 
-/// Connection request statuses.
-pub const INITIATED: &str = "INITIATED";
+pub use switchboard_core::accounts::INITIATED;
 
 /// A connection request as stored.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

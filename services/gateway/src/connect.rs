@@ -28,9 +28,7 @@ use crate::grpc::required;
 use crate::state::AppState;
 
 /// Request and account statuses of the flow.
-pub const INITIATED: &str = "INITIATED";
-pub const FAILED: &str = "FAILED";
-pub const EXPIRED: &str = "EXPIRED";
+pub use switchboard_core::accounts::{EXPIRED, FAILED, INITIATED};
 /// Why a request whose link ran out ended.
 pub const LINK_EXPIRED: &str = "the Connect Link expired before the account was connected";
 

@@ -46,24 +46,8 @@ pub async fn stop_account_triggers(
     account: &ConnectedAccount,
     reason: &str,
 ) {
-    match state
-        .store
-        .disable_account_triggers(project, &account.id, reason)
+    switchboard_oauth::stop_account_triggers(&state.store, &state.bus, project, account, reason)
         .await
-    {
-        Ok(stopped) => {
-            for trigger in stopped {
-                let event =
-                    events::trigger_disabled(project, &trigger, &account.auth_config_id, reason);
-                if let Err(e) = state.bus.publish_envelope(&event).await {
-                    tracing::warn!(trigger_id = %trigger.id, error = %e, "could not publish trigger.disabled");
-                }
-            }
-        }
-        Err(e) => {
-            tracing::warn!(account_id = %account.id, error = %e, "could not stop an account's triggers")
-        }
-    }
 }
 
 pub struct TriggerApi {

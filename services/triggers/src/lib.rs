@@ -85,11 +85,9 @@ impl Context {
             return;
         }
         let _ = self.store.unschedule_poll(project, &trigger.id).await;
-        let event =
-            switchboard_bus::events::trigger_disabled(project, &stopped, auth_config_id, reason);
-        if let Err(e) = self.publish(&event).await {
-            tracing::warn!(trigger_id = %trigger.id, error = %e, "could not publish trigger.disabled");
-        }
+        self.bus
+            .announce_triggers_stopped(project, &[stopped], auth_config_id, reason)
+            .await;
         tracing::info!(project_id = project, trigger_id = %trigger.id, reason, "trigger stopped");
     }
 

@@ -143,7 +143,7 @@ fn connection_status(
     json!({
         "toolkit": toolkit,
         "has_active_connection": no_auth || !active.is_empty(),
-        "status": if no_auth { "NO_AUTH" } else if active.is_empty() { "NOT_CONNECTED" } else { "ACTIVE" },
+        "status": if no_auth { "NO_AUTH" } else if active.is_empty() { "NOT_CONNECTED" } else { switchboard_core::accounts::ACTIVE },
         "accounts": active,
     })
 }
@@ -364,7 +364,7 @@ async fn manage_connections(
             Ok(cr) => {
                 initiated += 1;
                 results.insert(toolkit.clone(), json!({
-                    "status": "INITIATED",
+                    "status": switchboard_core::accounts::INITIATED,
                     "redirect_url": cr.redirect_url,
                     "connection_request_id": cr.id,
                     "connected_account_id": cr.connected_account_id,

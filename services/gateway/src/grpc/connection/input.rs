@@ -3,6 +3,7 @@
 
 use switchboard_catalog::spec::AuthScheme;
 use switchboard_catalog::Toolkit;
+use switchboard_core::accounts::AccountStatus;
 use switchboard_core::credential::Credential;
 use switchboard_core::Error;
 use switchboard_proto::v1::create_connected_account_request::Credential as CredentialInput;
@@ -11,16 +12,6 @@ use switchboard_proto::v1::create_connected_account_request::Credential as Crede
 pub const MAX_SECRET_BYTES: usize = 8 * 1024;
 /// Longest alias, in characters.
 const MAX_ALIAS_CHARS: usize = 64;
-/// Every account status.
-pub const STATUSES: [&str; 6] = [
-    "INITIATED",
-    "ACTIVE",
-    "DISABLED",
-    "EXPIRED",
-    "FAILED",
-    "REVOKED",
-];
-
 /// Schemes a connected account can be made for with a static credential, in preference order
 /// for the default.
 const STATIC_SCHEMES: [AuthScheme; 4] = [
@@ -103,9 +94,9 @@ pub fn check_alias(alias: &str) -> Result<(), Error> {
     Ok(())
 }
 
-/// Checks a status filter: empty, or one of [`STATUSES`].
+/// Checks a status filter: empty, or one of [`AccountStatus::ALL`].
 pub fn check_status(status: &str) -> Result<(), Error> {
-    if status.is_empty() || STATUSES.contains(&status) {
+    if status.is_empty() || AccountStatus::parse(status).is_some() {
         Ok(())
     } else {
         Err(Error::invalid(
@@ -113,7 +104,7 @@ pub fn check_status(status: &str) -> Result<(), Error> {
             "status",
             format!(
                 "{status:?} is not an account status (one of {})",
-                STATUSES.join(", ")
+                AccountStatus::ALL.map(AccountStatus::as_str).join(", ")
             ),
         ))
     }
