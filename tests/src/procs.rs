@@ -38,6 +38,27 @@ impl Proc {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// SIGTERM (a graceful stop), then waits up to `within` for it to exit: its exit status,
+    /// or None when it is still running (it is then killed).
+    pub fn terminate(&mut self, within: std::time::Duration) -> Option<std::process::ExitStatus> {
+        let mut child = self.child.take()?;
+        let status = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -TERM {}", self.name);
+        let start = std::time::Instant::now();
+        while start.elapsed() < within {
+            if let Ok(Some(exit)) = child.try_wait() {
+                return Some(exit);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        None
+    }
+
     /// `kill -9`, and reap it.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {

@@ -1,7 +1,7 @@
 //! Polling with two listener processes on one trigger: each new item is published once; the
 //! one holding the trigger's lease is killed (`kill -9`) in the middle of a poll, the other
 //! takes over after the lease runs out, and nothing is lost or doubled. Also Gmail's history
-//! API poller.
+//! API poller, and SIGTERM with a delivery in flight: the grace period bounds the drain.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -327,4 +327,41 @@ async fn gmail_new_messages_come_from_the_history_api_after_the_stored_cursor() 
     );
     drop(process);
     stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_with_a_delivery_in_flight_stops_the_process_after_the_grace_period() {
+    let mut config = test_config();
+    config.triggers.http_addr = "127.0.0.1:0".into();
+    config.shutdown_grace_secs = 1;
+    let binary = env!("CARGO_BIN_EXE_switchboard-triggers");
+    let mut process = Proc::spawn("triggers", with_config(binary, &config));
+    let addr = eventually("the webhook listener", Duration::from_secs(20), || {
+        process.logs().lines().find_map(|line| {
+            let v: Value = serde_json::from_str(line).ok()?;
+            let http = v["fields"]["http"].as_str()?;
+            Some(
+                http.trim_start_matches("Some(")
+                    .trim_end_matches(')')
+                    .to_owned(),
+            )
+        })
+    })
+    .await;
+    // A delivery whose body never finishes arriving: the request stays in flight.
+    let mut delivery = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    tokio::io::AsyncWriteExt::write_all(
+        &mut delivery,
+        b"POST /webhooks/github/prj_x/rt_x HTTP/1.1\r\nhost: a\r\ncontent-length: 1000\r\n\r\n{",
+    )
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let exit = process
+        .terminate(Duration::from_secs(20))
+        .expect("the process stops although a delivery is still arriving");
+    let logs = process.logs();
+    assert!(exit.success(), "{exit:?}: {logs}");
+    assert!(logs.contains("grace period over"), "{logs}");
+    drop(delivery);
 }
