@@ -8,6 +8,7 @@ pub mod credential;
 pub mod error;
 pub mod ids;
 pub mod page;
+pub mod reason;
 pub mod scope;
 pub mod session_config;
 pub mod time;
