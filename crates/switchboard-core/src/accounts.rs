@@ -130,13 +130,13 @@ pub fn select<'a>(
             // Another user's account, another project's, another toolkit's, or outside the
             // session's pins: for this call it does not exist.
             return Err(Error::not_found(
-                "ACCOUNT_NOT_FOUND",
+                crate::reason::ACCOUNT_NOT_FOUND,
                 format!("no {toolkit} account {requested:?} is available in this session"),
             ));
         };
         if account.status != ACTIVE {
             return Err(Error::FailedPrecondition {
-                reason: "ACCOUNT_NOT_ACTIVE",
+                reason: crate::reason::ACCOUNT_NOT_ACTIVE,
                 message: format!(
                     "{toolkit} account {} is {}",
                     describe(account),
@@ -158,7 +158,7 @@ pub fn select<'a>(
     if explicit && active.len() > 1 {
         let choices: Vec<String> = active.iter().map(|a| describe(a)).collect();
         return Err(Error::FailedPrecondition {
-            reason: "ACCOUNT_SELECTION_REQUIRED",
+            reason: crate::reason::ACCOUNT_SELECTION_REQUIRED,
             message: format!(
                 "this session requires choosing a {toolkit} account: one of {}",
                 choices.join(", ")
@@ -170,11 +170,11 @@ pub fn select<'a>(
     }
     match candidates.first() {
         Some(inactive) => Err(Error::FailedPrecondition {
-            reason: "ACCOUNT_NOT_ACTIVE",
+            reason: crate::reason::ACCOUNT_NOT_ACTIVE,
             message: format!("the {toolkit} account {} is {}; enable or reconnect it", describe(inactive), inactive.status),
         }),
         None => Err(Error::FailedPrecondition {
-            reason: "NO_CONNECTED_ACCOUNT",
+            reason: crate::reason::NO_CONNECTED_ACCOUNT,
             message: format!("the user has no connected {toolkit} account in this session; connect {toolkit} first"),
         }),
     }

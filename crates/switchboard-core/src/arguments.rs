@@ -11,14 +11,14 @@ use crate::error::{Error, Result};
 pub fn parse_json(text: &str, max_bytes: usize, field: &str) -> Result<Value> {
     if text.len() > max_bytes {
         return Err(Error::invalid(
-            "ARGUMENTS_TOO_LARGE",
+            crate::reason::ARGUMENTS_TOO_LARGE,
             field,
             format!("is {} bytes; at most {max_bytes} are allowed", text.len()),
         ));
     }
     let value: Value = serde_json::from_str(text).map_err(|e| {
         Error::invalid(
-            "MALFORMED_JSON",
+            crate::reason::MALFORMED_JSON,
             field,
             format!(
                 "is not valid JSON: {} at line {} column {}",
@@ -30,7 +30,7 @@ pub fn parse_json(text: &str, max_bytes: usize, field: &str) -> Result<Value> {
     })?;
     if !value.is_object() {
         return Err(Error::invalid(
-            "NOT_AN_OBJECT",
+            crate::reason::NOT_AN_OBJECT,
             field,
             "must be a JSON object",
         ));
@@ -72,7 +72,7 @@ pub fn validate(validator: &jsonschema::Validator, arguments: &Value) -> Result<
         .to_owned();
     // `masked` leaves the offending value out of the message: it may be sensitive.
     Err(Error::invalid(
-        "ARGUMENTS_INVALID",
+        crate::reason::ARGUMENTS_INVALID,
         field,
         format!("{} (rule: {rule})", err.masked()),
     ))

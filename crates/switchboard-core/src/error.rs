@@ -105,7 +105,10 @@ impl Error {
 
     /// The session does not exist for this project.
     pub fn session_not_found(id: &str) -> Error {
-        Error::not_found("SESSION_NOT_FOUND", format!("session {id:?} not found"))
+        Error::not_found(
+            crate::reason::SESSION_NOT_FOUND,
+            format!("session {id:?} not found"),
+        )
     }
 
     /// The stable reason.
@@ -121,7 +124,7 @@ impl Error {
             | Error::Aborted { reason, .. }
             | Error::FailedPrecondition { reason, .. }
             | Error::Unavailable { reason, .. } => reason,
-            Error::Internal(_) => "INTERNAL",
+            Error::Internal(_) => crate::reason::INTERNAL,
         }
     }
 

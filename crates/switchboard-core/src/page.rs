@@ -15,7 +15,7 @@ pub fn page_size(requested: i32, field: &str) -> Result<usize> {
     match requested {
         0 => Ok(DEFAULT_PAGE_SIZE),
         n if n < 0 => Err(Error::invalid(
-            "OUT_OF_RANGE",
+            crate::reason::OUT_OF_RANGE,
             field,
             "must not be negative",
         )),
@@ -35,7 +35,7 @@ pub fn decode_token(token: &str, field: &str) -> Result<Option<String>> {
     }
     let invalid = || {
         Error::invalid(
-            "INVALID_PAGE_TOKEN",
+            crate::reason::INVALID_PAGE_TOKEN,
             field,
             "is not a page token this API returned",
         )

@@ -187,3 +187,26 @@ pub const STORE_UNAVAILABLE: &str = "STORE_UNAVAILABLE";
 pub const PROVIDER_UNAVAILABLE: &str = "PROVIDER_UNAVAILABLE";
 /// The provider refused to register a webhook (FAILED_PRECONDITION).
 pub const HOOK_REGISTRATION_FAILED: &str = "HOOK_REGISTRATION_FAILED";
+
+// ---------------------------------------------------------------------------------------------
+// A failed execution's `error.code` (the call itself succeeded; the tool did not).
+
+/// The provider answered with an error (4xx, or a failure flag in a 2xx body).
+pub const PROVIDER_ERROR: &str = "PROVIDER_ERROR";
+/// No answer within the attempt's timeout or the call's deadline.
+pub const PROVIDER_TIMEOUT: &str = "PROVIDER_TIMEOUT";
+/// The arguments could not be turned into a request (e.g. a path argument missing).
+pub const INVALID_REQUEST: &str = "INVALID_REQUEST";
+/// The execution's deadline passed before it ran or finished.
+pub const TIMED_OUT: &str = "TIMED_OUT";
+/// An earlier attempt may have reached the provider and the tool is not idempotent: it was not
+/// repeated, and whether it took effect is unknown.
+pub const OUTCOME_UNKNOWN: &str = "OUTCOME_UNKNOWN";
+/// The account's OAuth refresh token was refused: reconnect it.
+pub const ACCOUNT_EXPIRED: &str = "ACCOUNT_EXPIRED";
+/// The account cannot be used now (not ACTIVE, or its credential cannot be read).
+pub const ACCOUNT_UNAVAILABLE: &str = "ACCOUNT_UNAVAILABLE";
+/// The token refresh failed for a reason that may pass (the provider did not answer).
+pub const TOKEN_REFRESH_FAILED: &str = "TOKEN_REFRESH_FAILED";
+/// A bug: never the caller's fault.
+pub const INTERNAL: &str = "INTERNAL";

@@ -23,11 +23,15 @@ pub const OFFLOAD_RANGE: std::ops::RangeInclusive<u32> = 1_000..=1_000_000;
 /// Checks a user id: 1–256 bytes, no control characters.
 pub fn validate_user_id(user_id: &str, field: &str) -> Result<()> {
     if user_id.is_empty() {
-        return Err(Error::invalid("INVALID_USER_ID", field, "is required"));
+        return Err(Error::invalid(
+            crate::reason::INVALID_USER_ID,
+            field,
+            "is required",
+        ));
     }
     if user_id.len() > MAX_USER_ID_BYTES {
         return Err(Error::invalid(
-            "INVALID_USER_ID",
+            crate::reason::INVALID_USER_ID,
             field,
             format!(
                 "is {} bytes; at most {MAX_USER_ID_BYTES} are allowed",
@@ -37,7 +41,7 @@ pub fn validate_user_id(user_id: &str, field: &str) -> Result<()> {
     }
     if user_id.chars().any(char::is_control) {
         return Err(Error::invalid(
-            "INVALID_USER_ID",
+            crate::reason::INVALID_USER_ID,
             field,
             "must not contain control characters",
         ));
@@ -57,14 +61,14 @@ pub fn normalize(
         match (&mut filter.enable, &mut filter.disable) {
             (Some(_), Some(_)) => {
                 return Err(Error::invalid(
-                    "CONFLICTING_FILTER",
+                    crate::reason::CONFLICTING_FILTER,
                     "config.toolkits",
                     "enable and disable cannot be given together",
                 ))
             }
             (None, None) => {
                 return Err(Error::invalid(
-                    "MISSING_FILTER",
+                    crate::reason::MISSING_FILTER,
                     "config.toolkits",
                     "give enable (only these toolkits) or disable (all but these)",
                 ))
@@ -82,7 +86,7 @@ pub fn normalize(
         let field = format!("config.tools.{toolkit_slug}");
         let toolkit = catalog.toolkit(toolkit_slug).ok_or_else(|| {
             Error::invalid(
-                "UNKNOWN_TOOLKIT",
+                crate::reason::UNKNOWN_TOOLKIT,
                 &field,
                 format!("unknown toolkit {toolkit_slug:?}"),
             )
@@ -97,7 +101,7 @@ pub fn normalize(
         .count();
         if given != 1 {
             return Err(Error::invalid(
-                "CONFLICTING_FILTER",
+                crate::reason::CONFLICTING_FILTER,
                 &field,
                 "give exactly one of enable, disable or tags",
             ));
@@ -113,14 +117,14 @@ pub fn normalize(
                         Some(tool) if tool.toolkit == *toolkit_slug => {}
                         Some(_) => {
                             return Err(Error::invalid(
-                                "UNKNOWN_TOOL",
+                                crate::reason::UNKNOWN_TOOL,
                                 format!("{field}.{kind}[{i}]"),
                                 format!("tool {slug:?} is not a tool of toolkit {toolkit_slug:?}"),
                             ))
                         }
                         None => {
                             return Err(Error::invalid(
-                                "UNKNOWN_TOOL",
+                                crate::reason::UNKNOWN_TOOL,
                                 format!("{field}.{kind}[{i}]"),
                                 format!("unknown tool {slug:?}"),
                             ))
@@ -134,7 +138,7 @@ pub fn normalize(
             for (i, tag) in tags.slugs.iter().enumerate() {
                 if !toolkit.tags.iter().any(|t| t == tag) {
                     return Err(Error::invalid(
-                        "UNKNOWN_TAG",
+                        crate::reason::UNKNOWN_TAG,
                         format!("{field}.tags[{i}]"),
                         format!(
                             "no tool of {toolkit_slug:?} carries tag {tag:?} (its tags: {})",
@@ -153,7 +157,7 @@ pub fn normalize(
             for (i, tag) in list.iter().enumerate() {
                 if !is_hint_tag(tag) {
                     return Err(Error::invalid(
-                        "UNKNOWN_TAG",
+                        crate::reason::UNKNOWN_TAG,
                         format!("config.tags.{kind}[{i}]"),
                         format!(
                             "{tag:?} is not a hint tag (one of: {})",
@@ -165,7 +169,7 @@ pub fn normalize(
         }
         if let Some(tag) = tags.enable.iter().find(|t| tags.disable.contains(t)) {
             return Err(Error::invalid(
-                "CONFLICTING_FILTER",
+                crate::reason::CONFLICTING_FILTER,
                 "config.tags",
                 format!("tag {tag:?} is both enabled and disabled"),
             ));
@@ -176,14 +180,14 @@ pub fn normalize(
         let field = format!("config.auth_configs.{toolkit}");
         if catalog.toolkit(toolkit).is_none() {
             return Err(Error::invalid(
-                "UNKNOWN_TOOLKIT",
+                crate::reason::UNKNOWN_TOOLKIT,
                 field,
                 format!("unknown toolkit {toolkit:?}"),
             ));
         }
         if !is_ref_id("ac", ac) {
             return Err(Error::invalid(
-                "INVALID_ID",
+                crate::reason::INVALID_ID,
                 field,
                 format!("{ac:?} is not an auth config id (ac_…)"),
             ));
@@ -196,7 +200,7 @@ pub fn normalize(
         mc.enable_wait_for_connections.get_or_insert(false);
         if !mc.callback_url.is_empty() && !is_http_url(&mc.callback_url) {
             return Err(Error::invalid(
-                "INVALID_URL",
+                crate::reason::INVALID_URL,
                 "config.manage_connections.callback_url",
                 "must be an absolute http(s) URL",
             ));
@@ -209,7 +213,7 @@ pub fn normalize(
             .get_or_insert(DEFAULT_MAX_ACCOUNTS);
         if !MAX_ACCOUNTS_RANGE.contains(&max) {
             return Err(Error::invalid(
-                "OUT_OF_RANGE",
+                crate::reason::OUT_OF_RANGE,
                 "config.multi_account.max_accounts_per_toolkit",
                 format!(
                     "{max} is out of range {}–{}",
@@ -230,7 +234,7 @@ pub fn normalize(
         let field = format!("config.connected_accounts.{toolkit}");
         if catalog.toolkit(toolkit).is_none() {
             return Err(Error::invalid(
-                "UNKNOWN_TOOLKIT",
+                crate::reason::UNKNOWN_TOOLKIT,
                 field,
                 format!("unknown toolkit {toolkit:?}"),
             ));
@@ -238,7 +242,7 @@ pub fn normalize(
         dedup(&mut accounts.ids);
         if accounts.ids.is_empty() {
             return Err(Error::invalid(
-                "OUT_OF_RANGE",
+                crate::reason::OUT_OF_RANGE,
                 field,
                 "must name at least one connected account",
             ));
@@ -250,7 +254,7 @@ pub fn normalize(
                 format!("at most {max_accounts} accounts per toolkit (multi_account.max_accounts_per_toolkit)")
             };
             return Err(Error::invalid(
-                "OUT_OF_RANGE",
+                crate::reason::OUT_OF_RANGE,
                 field,
                 format!("{} accounts given; {why}", accounts.ids.len()),
             ));
@@ -258,7 +262,7 @@ pub fn normalize(
         for (i, id) in accounts.ids.iter().enumerate() {
             if !is_ref_id("ca", id) {
                 return Err(Error::invalid(
-                    "INVALID_ID",
+                    crate::reason::INVALID_ID,
                     format!("{field}[{i}]"),
                     format!("{id:?} is not a connected account id (ca_…)"),
                 ));
@@ -272,7 +276,7 @@ pub fn normalize(
             .get_or_insert(DEFAULT_OFFLOAD_THRESHOLD);
         if !OFFLOAD_RANGE.contains(&threshold) {
             return Err(Error::invalid(
-                "OUT_OF_RANGE",
+                crate::reason::OUT_OF_RANGE,
                 "config.workbench.auto_offload_threshold",
                 format!(
                     "{threshold} is out of range {}–{}",
@@ -297,7 +301,7 @@ pub fn normalize(
     if let Some(preload) = &out.preload {
         if preload.all && !preload.tools.is_empty() {
             return Err(Error::invalid(
-                "CONFLICTING_FILTER",
+                crate::reason::CONFLICTING_FILTER,
                 "config.preload",
                 "give tools or all, not both",
             ));
@@ -310,7 +314,7 @@ pub fn normalize(
                     .any(|f| f.enable.is_some() || f.tags.is_some());
             if !positive {
                 return Err(Error::invalid(
-                    "PRELOAD_NEEDS_FILTER",
+                    crate::reason::PRELOAD_NEEDS_FILTER,
                     "config.preload.all",
                     "preloading all tools needs a positive filter (toolkits.enable, or tools.<toolkit>.enable or .tags)",
                 ));
@@ -327,11 +331,15 @@ pub fn normalize(
         for (i, slug) in preload.tools.iter().enumerate() {
             let field = format!("config.preload.tools[{i}]");
             let tool = catalog.tool(slug).ok_or_else(|| {
-                Error::invalid("UNKNOWN_TOOL", &field, format!("unknown tool {slug:?}"))
+                Error::invalid(
+                    crate::reason::UNKNOWN_TOOL,
+                    &field,
+                    format!("unknown tool {slug:?}"),
+                )
             })?;
             if !scope.tool_allowed(tool) {
                 return Err(Error::invalid(
-                    "TOOL_OUT_OF_SCOPE",
+                    crate::reason::TOOL_OUT_OF_SCOPE,
                     field,
                     format!("tool {slug:?} is outside the session's toolkit, tool and tag filters"),
                 ));
@@ -382,7 +390,7 @@ fn check_toolkits(slugs: &mut Vec<String>, field: &str, catalog: &Catalog) -> Re
     for (i, slug) in slugs.iter().enumerate() {
         if catalog.toolkit(slug).is_none() {
             return Err(Error::invalid(
-                "UNKNOWN_TOOLKIT",
+                crate::reason::UNKNOWN_TOOLKIT,
                 format!("{field}[{i}]"),
                 format!("unknown toolkit {slug:?}"),
             ));

@@ -31,7 +31,7 @@ pub fn changed_fields(
                 let path = path.strip_prefix("config.").unwrap_or(path);
                 let field = FIELDS.iter().find(|f| **f == path).ok_or_else(|| {
                     Error::invalid(
-                        "UNKNOWN_FIELD",
+                        crate::reason::UNKNOWN_FIELD,
                         format!("update_mask.paths[{i}]"),
                         format!(
                             "{path:?} is not a session config field (one of: {})",

@@ -52,7 +52,7 @@ pub fn spec(toolkit: &Toolkit) -> Result<&OAuth2Spec, Error> {
         .oauth2
         .as_ref()
         .ok_or_else(|| Error::FailedPrecondition {
-            reason: "OAUTH_NOT_SUPPORTED",
+            reason: switchboard_core::reason::OAUTH_NOT_SUPPORTED,
             message: format!("{} does not support OAuth 2.0", toolkit.slug),
         })
 }
@@ -81,7 +81,7 @@ pub fn resolve(
             Some(pair) => pair,
             None => {
                 return Err(Error::FailedPrecondition {
-                    reason: "MANAGED_APP_NOT_CONFIGURED",
+                    reason: switchboard_core::reason::MANAGED_APP_NOT_CONFIGURED,
                     message: format!(
                         "this server has no managed OAuth app for {}; create an auth config with your own oauth2_client",
                         toolkit.slug
@@ -96,7 +96,7 @@ pub fn resolve(
             }
             _ => {
                 return Err(Error::FailedPrecondition {
-                    reason: "OAUTH_CLIENT_MISSING",
+                    reason: switchboard_core::reason::OAUTH_CLIENT_MISSING,
                     message: format!(
                         "auth config {} has no OAuth client id and secret",
                         auth_config.id

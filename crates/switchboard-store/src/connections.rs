@@ -30,7 +30,7 @@ pub struct AccountFilter<'a> {
 
 fn auth_config_not_found(id: &str) -> Error {
     Error::not_found(
-        "AUTH_CONFIG_NOT_FOUND",
+        switchboard_core::reason::AUTH_CONFIG_NOT_FOUND,
         format!("auth config {id:?} not found"),
     )
 }
@@ -38,7 +38,7 @@ fn auth_config_not_found(id: &str) -> Error {
 /// The error for a missing account.
 pub fn account_not_found(id: &str) -> Error {
     Error::not_found(
-        "CONNECTED_ACCOUNT_NOT_FOUND",
+        switchboard_core::reason::CONNECTED_ACCOUNT_NOT_FOUND,
         format!("connected account {id:?} not found"),
     )
 }
@@ -252,7 +252,7 @@ impl Store {
         match status {
             1 => Ok(()),
             -1 => Err(Error::FailedPrecondition {
-                reason: "AUTH_CONFIG_IN_USE",
+                reason: switchboard_core::reason::AUTH_CONFIG_IN_USE,
                 message: format!(
                     "auth config {id:?} still has connected accounts; delete them first"
                 ),
@@ -291,7 +291,7 @@ impl Store {
         match status {
             0 => Ok(()),
             -1 => Err(Error::AlreadyExists {
-                reason: "ALIAS_TAKEN",
+                reason: switchboard_core::reason::ALIAS_TAKEN,
                 message: format!(
                     "user already has a {} account with alias {:?}",
                     account.toolkit, account.alias

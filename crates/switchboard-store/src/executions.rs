@@ -244,7 +244,10 @@ fn lease_ms(lease: Duration) -> u64 {
 }
 
 fn not_found(id: &str) -> Error {
-    Error::not_found("EXECUTION_NOT_FOUND", format!("execution {id:?} not found"))
+    Error::not_found(
+        switchboard_core::reason::EXECUTION_NOT_FOUND,
+        format!("execution {id:?} not found"),
+    )
 }
 
 /// The name stored in `st`.
@@ -318,7 +321,7 @@ impl Store {
         let (id, digest) = existing.split_once(' ').unwrap_or((existing.as_str(), ""));
         if digest != e.arguments_digest {
             return Err(Error::FailedPrecondition {
-                reason: "IDEMPOTENCY_KEY_REUSED",
+                reason: switchboard_core::reason::IDEMPOTENCY_KEY_REUSED,
                 message: format!(
                     "idempotency key {:?} was used within 24 hours with other arguments (execution {id})",
                     e.idempotency_key

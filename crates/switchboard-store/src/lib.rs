@@ -117,7 +117,7 @@ impl Store {
         }
         let client = builder.build().map_err(|e| {
             Error::invalid(
-                "INVALID_CONFIG",
+                switchboard_core::reason::INVALID_CONFIG,
                 "redis.url",
                 format!("not Redis Cluster URLs: {e}"),
             )
@@ -212,7 +212,7 @@ pub fn client_for(
 fn client(url: &str, certs: Option<redis::TlsCertificates>) -> Result<redis::Client, Error> {
     let bad_url = |e: redis::RedisError| {
         Error::invalid(
-            "INVALID_CONFIG",
+            switchboard_core::reason::INVALID_CONFIG,
             "redis.url",
             format!("not a Redis URL: {e}"),
         )
@@ -241,9 +241,13 @@ fn tls_certificates(
     }
     let files = config.tls.load("redis.tls").map_err(|e| match e {
         switchboard_config::ConfigError::Invalid { field, problem } => {
-            Error::invalid("INVALID_CONFIG", field, problem)
+            Error::invalid(switchboard_core::reason::INVALID_CONFIG, field, problem)
         }
-        other => Error::invalid("INVALID_CONFIG", "redis.tls", other.to_string()),
+        other => Error::invalid(
+            switchboard_core::reason::INVALID_CONFIG,
+            "redis.tls",
+            other.to_string(),
+        ),
     })?;
     Ok(Some(redis::TlsCertificates {
         client_tls: files.identity.map(|id| redis::ClientTlsConfig {
@@ -268,7 +272,7 @@ fn install_crypto_provider() {
 /// client does not trust…), so a service that cannot start says so.
 fn connect_failed(err: redis::RedisError) -> Error {
     Error::Unavailable {
-        reason: "STORE_UNAVAILABLE",
+        reason: switchboard_core::reason::STORE_UNAVAILABLE,
         message: format!("failed to connect to Redis: {err}"),
     }
 }
@@ -277,7 +281,7 @@ fn connect_failed(err: redis::RedisError) -> Error {
 pub(crate) fn unavailable(err: redis::RedisError) -> Error {
     tracing::warn!(error = %err, "redis call failed");
     Error::Unavailable {
-        reason: "STORE_UNAVAILABLE",
+        reason: switchboard_core::reason::STORE_UNAVAILABLE,
         message: "the state store is unavailable; retry later".into(),
     }
 }

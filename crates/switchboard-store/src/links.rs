@@ -66,7 +66,7 @@ impl LinkRecord {
 
 fn request_not_found(id: &str) -> Error {
     Error::not_found(
-        "CONNECTION_REQUEST_NOT_FOUND",
+        switchboard_core::reason::CONNECTION_REQUEST_NOT_FOUND,
         format!("connection request {id:?} not found"),
     )
 }
@@ -206,7 +206,7 @@ impl Store {
         match status {
             0 => Ok(()),
             -1 => Err(Error::AlreadyExists {
-                reason: "ALIAS_TAKEN",
+                reason: switchboard_core::reason::ALIAS_TAKEN,
                 message: format!(
                     "the user already has a {} account with this alias",
                     record.toolkit
@@ -214,7 +214,7 @@ impl Store {
             }),
             -3 => Err(crate::account_not_found(&record.account_id)),
             _ => Err(Error::not_found(
-                "AUTH_CONFIG_NOT_FOUND",
+                switchboard_core::reason::AUTH_CONFIG_NOT_FOUND,
                 format!("auth config {:?} not found", record.auth_config_id),
             )),
         }

@@ -32,7 +32,10 @@ pub struct Authenticated {
 }
 
 fn project_not_found(id: &str) -> Error {
-    Error::not_found("PROJECT_NOT_FOUND", format!("project {id:?} not found"))
+    Error::not_found(
+        switchboard_core::reason::PROJECT_NOT_FOUND,
+        format!("project {id:?} not found"),
+    )
 }
 
 pub(crate) fn hash_secret(secret: &str) -> String {
@@ -51,7 +54,7 @@ pub(crate) fn project_of_secret(secret: &str) -> Option<String> {
 /// The error for an API key that is malformed, unknown or revoked.
 pub(crate) fn invalid_key() -> Error {
     Error::Unauthenticated {
-        reason: "INVALID_API_KEY",
+        reason: switchboard_core::reason::INVALID_API_KEY,
         message: "the API key is missing, malformed, unknown or revoked".into(),
     }
 }
@@ -183,8 +186,12 @@ impl Store {
 
     /// Revokes a key: from the moment this returns, its secret authenticates nothing.
     pub async fn revoke_api_key(&self, project_id: &str, key_id: &str) -> Result<ApiKey> {
-        let not_found =
-            || Error::not_found("API_KEY_NOT_FOUND", format!("API key {key_id:?} not found"));
+        let not_found = || {
+            Error::not_found(
+                switchboard_core::reason::API_KEY_NOT_FOUND,
+                format!("API key {key_id:?} not found"),
+            )
+        };
         self.get_project(project_id).await?;
         let mut conn = self.conn.clone();
         let raw: Option<Vec<u8>> = conn

@@ -386,7 +386,7 @@ impl Store {
 
 fn conflict(expected: i64, current: i64) -> Error {
     Error::Aborted {
-        reason: "CONFIG_VERSION_CONFLICT",
+        reason: switchboard_core::reason::CONFIG_VERSION_CONFLICT,
         message: format!("the session is at config version {current}, not the expected {expected}; read it again and retry"),
     }
 }

@@ -22,12 +22,15 @@ use crate::{corrupt, unavailable, Store};
 type FieldPair = (Option<Vec<u8>>, Option<Vec<u8>>);
 
 fn trigger_not_found(id: &str) -> Error {
-    Error::not_found("TRIGGER_NOT_FOUND", format!("trigger {id:?} not found"))
+    Error::not_found(
+        switchboard_core::reason::TRIGGER_NOT_FOUND,
+        format!("trigger {id:?} not found"),
+    )
 }
 
 fn subscription_not_found(id: &str) -> Error {
     Error::not_found(
-        "WEBHOOK_SUBSCRIPTION_NOT_FOUND",
+        switchboard_core::reason::WEBHOOK_SUBSCRIPTION_NOT_FOUND,
         format!("webhook subscription {id:?} not found"),
     )
 }

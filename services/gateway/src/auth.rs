@@ -25,7 +25,7 @@ fn credential(metadata: &MetadataMap) -> Option<&str> {
 /// The API key the request carries (not yet checked), or `UNAUTHENTICATED`.
 pub fn secret(metadata: &MetadataMap) -> Result<&str, Error> {
     credential(metadata).ok_or(Error::Unauthenticated {
-        reason: "MISSING_API_KEY",
+        reason: switchboard_core::reason::MISSING_API_KEY,
         message: "send a project API key as `x-api-key: sk_…` or `authorization: Bearer sk_…`"
             .into(),
     })
@@ -41,7 +41,7 @@ pub async fn project(state: &AppState, metadata: &MetadataMap) -> Result<String,
 pub fn admin(state: &AppState, metadata: &MetadataMap) -> Result<(), Error> {
     let Some(expected) = state.config.gateway.admin_token.as_deref() else {
         return Err(Error::FailedPrecondition {
-            reason: "ADMIN_DISABLED",
+            reason: switchboard_core::reason::ADMIN_DISABLED,
             message: "the admin API is disabled: set gateway.admin_token".into(),
         });
     };
@@ -57,7 +57,7 @@ pub fn admin(state: &AppState, metadata: &MetadataMap) -> Result<(), Error> {
         Ok(())
     } else {
         Err(Error::Unauthenticated {
-            reason: "INVALID_ADMIN_TOKEN",
+            reason: switchboard_core::reason::INVALID_ADMIN_TOKEN,
             message: "the admin token is missing or wrong".into(),
         })
     }

@@ -50,7 +50,13 @@ pub fn token_project(token: &str) -> Option<&str> {
 
 /// Checks a callback URL: absolute http(s) with a host, no user-info, at most 2,048 bytes.
 pub fn check_callback_url(url: &str, field: &str) -> Result<(), Error> {
-    let bad = |why: &str| Error::invalid("INVALID_CALLBACK_URL", field, why.to_owned());
+    let bad = |why: &str| {
+        Error::invalid(
+            switchboard_core::reason::INVALID_CALLBACK_URL,
+            field,
+            why.to_owned(),
+        )
+    };
     if url.len() > 2048 {
         return Err(bad("must be at most 2048 bytes"));
     }
@@ -68,7 +74,7 @@ pub fn check_callback_url(url: &str, field: &str) -> Result<(), Error> {
 pub fn check_scopes(scopes: &[String], field: &str) -> Result<(), Error> {
     if scopes.len() > MAX_SCOPES {
         return Err(Error::invalid(
-            "TOO_MANY_SCOPES",
+            switchboard_core::reason::TOO_MANY_SCOPES,
             field,
             format!("at most {MAX_SCOPES} scopes"),
         ));
@@ -81,7 +87,7 @@ pub fn check_scopes(scopes: &[String], field: &str) -> Result<(), Error> {
                 .any(|c| c.is_whitespace() || c.is_control() || c == '"' || c == '\\')
         {
             return Err(Error::invalid(
-                "INVALID_SCOPE",
+                switchboard_core::reason::INVALID_SCOPE,
                 format!("{field}[{i}]"),
                 "a scope is 1–256 printable characters without spaces, quotes or backslashes",
             ));
@@ -229,7 +235,7 @@ async fn choose_auth_config(
         return Ok(managed);
     }
     Err(Error::FailedPrecondition {
-        reason: "NO_AUTH_CONFIG",
+        reason: switchboard_core::reason::NO_AUTH_CONFIG,
         message: format!(
             "this project has no auth config for {}; create one with ConnectionService.CreateAuthConfig",
             toolkit.slug
@@ -248,7 +254,7 @@ pub async fn authorize(
     let slug = required(&req.toolkit, "toolkit")?;
     let toolkit = state.catalog.toolkit(slug).ok_or_else(|| {
         Error::invalid(
-            "UNKNOWN_TOOLKIT",
+            switchboard_core::reason::UNKNOWN_TOOLKIT,
             "toolkit",
             format!("unknown toolkit {slug:?}"),
         )
@@ -256,13 +262,13 @@ pub async fn authorize(
     let config = session.config.clone().unwrap_or_default();
     if !Scope::new(&config, &state.catalog).toolkit_enabled(slug) {
         return Err(Error::PermissionDenied {
-            reason: "TOOLKIT_NOT_IN_SESSION",
+            reason: switchboard_core::reason::TOOLKIT_NOT_IN_SESSION,
             message: format!("toolkit {slug} is not enabled in this session"),
         });
     }
     if toolkit.is_no_auth() {
         return Err(Error::FailedPrecondition {
-            reason: "NO_AUTH_TOOLKIT",
+            reason: switchboard_core::reason::NO_AUTH_TOOLKIT,
             message: format!("{slug} needs no account; its tools run without one"),
         });
     }
@@ -298,7 +304,7 @@ pub async fn authorize(
     };
     if auth_config.scheme == AuthScheme::NoAuth.as_str() {
         return Err(Error::FailedPrecondition {
-            reason: "NO_AUTH_TOOLKIT",
+            reason: switchboard_core::reason::NO_AUTH_TOOLKIT,
             message: format!("auth config {} needs no account", auth_config.id),
         });
     }
@@ -307,7 +313,7 @@ pub async fn authorize(
         state.oauth.app_for(project, &auth_config).await?;
     } else if !req.scopes.is_empty() {
         return Err(Error::invalid(
-            "SCOPES_NOT_APPLICABLE",
+            switchboard_core::reason::SCOPES_NOT_APPLICABLE,
             "scopes",
             format!("{} auth configs have no scopes", auth_config.scheme),
         ));
@@ -315,7 +321,7 @@ pub async fn authorize(
     if let Some(account) = existing {
         if account.status == switchboard_core::accounts::DISABLED {
             return Err(Error::FailedPrecondition {
-                reason: "ACCOUNT_DISABLED",
+                reason: switchboard_core::reason::ACCOUNT_DISABLED,
                 message: format!(
                     "account {} is disabled; enable it before reconnecting",
                     account.id
@@ -333,7 +339,7 @@ pub async fn authorize(
         };
         if active >= limit {
             return Err(Error::FailedPrecondition {
-                reason: "ACCOUNT_LIMIT_REACHED",
+                reason: switchboard_core::reason::ACCOUNT_LIMIT_REACHED,
                 message: if limit == 1 {
                     format!("the user already has a {slug} account; reconnect it by its alias, or enable multi_account in the session")
                 } else {
@@ -409,7 +415,7 @@ pub async fn wait(
         None => DEFAULT_WAIT,
         Some(d) if d.seconds < 0 || d.nanos < 0 => {
             return Err(Error::invalid(
-                "OUT_OF_RANGE",
+                switchboard_core::reason::OUT_OF_RANGE,
                 "timeout",
                 "must not be negative",
             ))
@@ -422,7 +428,7 @@ pub async fn wait(
     };
     let not_found = || {
         Error::not_found(
-            "CONNECTION_REQUEST_NOT_FOUND",
+            switchboard_core::reason::CONNECTION_REQUEST_NOT_FOUND,
             format!("connection request {id:?} not found"),
         )
     };
@@ -433,7 +439,7 @@ pub async fn wait(
         .subscribe(state.bus.names.connection_subject(project, id))
         .await
         .map_err(|e| Error::Unavailable {
-            reason: "BUS_UNAVAILABLE",
+            reason: switchboard_core::reason::BUS_UNAVAILABLE,
             message: format!("cannot wait now: {e}"),
         })?;
     let deadline = tokio::time::Instant::now() + timeout;
@@ -468,7 +474,7 @@ pub async fn wait(
             () = tokio::time::sleep_until(wake) => {
                 if tokio::time::Instant::now() >= deadline {
                     return Err(Error::DeadlineExceeded {
-                        reason: "CONNECTION_PENDING",
+                        reason: switchboard_core::reason::CONNECTION_PENDING,
                         message: format!("connection request {id} is still INITIATED: the user has not finished connecting"),
                         execution_id: String::new(),
                     });

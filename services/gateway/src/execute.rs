@@ -42,7 +42,7 @@ fn read_arguments(state: &AppState, req: &ExecuteToolRequest) -> Result<serde_js
     let max = state.config.executions.max_argument_bytes;
     match (&req.arguments, req.arguments_json.is_empty()) {
         (Some(_), false) => Err(Error::invalid(
-            "CONFLICTING_ARGUMENTS",
+            switchboard_core::reason::CONFLICTING_ARGUMENTS,
             "arguments",
             "give arguments or arguments_json, not both",
         )),
@@ -51,7 +51,7 @@ fn read_arguments(state: &AppState, req: &ExecuteToolRequest) -> Result<serde_js
             let size = s.encoded_len();
             if size > max {
                 return Err(Error::invalid(
-                    "ARGUMENTS_TOO_LARGE",
+                    switchboard_core::reason::ARGUMENTS_TOO_LARGE,
                     "arguments",
                     format!("is {size} bytes; at most {max} are allowed"),
                 ));
@@ -166,7 +166,7 @@ pub async fn run(
                 state.sessions.forget(&read.project, &read.session.id);
                 if rounds >= 4 {
                     return Err(Error::Aborted {
-                        reason: "SESSION_CHANGING",
+                        reason: switchboard_core::reason::SESSION_CHANGING,
                         message: "the session or its user's accounts kept changing while the call was checked; retry it".into(),
                     }
                     .into());
@@ -226,7 +226,7 @@ pub async fn run(
             });
             return Err(if full {
                 Error::ResourceExhausted {
-                    reason: "QUEUE_FULL",
+                    reason: switchboard_core::reason::QUEUE_FULL,
                     message: format!(
                         "the job queue is full; execution {} was not run",
                         execution.id
@@ -235,7 +235,7 @@ pub async fn run(
                 }
             } else {
                 Error::Unavailable {
-                    reason: "BUS_UNAVAILABLE",
+                    reason: switchboard_core::reason::BUS_UNAVAILABLE,
                     message: format!(
                         "the job bus is unavailable; execution {} was not run",
                         execution.id
@@ -281,7 +281,7 @@ pub async fn run(
     let timed_out = end(
         &execution,
         ExecutionStatus::TimedOut,
-        "TIMED_OUT",
+        switchboard_core::reason::TIMED_OUT,
         "no worker took the call before its deadline; it was not run",
     );
     let message = if state
@@ -298,7 +298,7 @@ pub async fn run(
         )
     };
     Err(Error::DeadlineExceeded {
-        reason: "EXECUTION_DEADLINE_EXCEEDED",
+        reason: switchboard_core::reason::EXECUTION_DEADLINE_EXCEEDED,
         message,
         execution_id: execution.id,
     }
@@ -338,7 +338,7 @@ async fn prepare(
     let session = &read.session;
     let tool = state.catalog.tool(&req.tool_slug).ok_or_else(|| {
         Error::invalid(
-            "UNKNOWN_TOOL",
+            switchboard_core::reason::UNKNOWN_TOOL,
             "tool_slug",
             format!("unknown tool {:?}", req.tool_slug),
         )
@@ -348,7 +348,7 @@ async fn prepare(
     if !Scope::new(config, &state.catalog).tool_allowed(tool) {
         count("scope");
         return Err(Error::PermissionDenied {
-            reason: "TOOL_NOT_IN_SESSION",
+            reason: switchboard_core::reason::TOOL_NOT_IN_SESSION,
             message: format!(
                 "tool {} is outside this session's toolkit, tool and tag filters",
                 tool.slug
@@ -457,7 +457,7 @@ async fn existing(
         {
             tracing::warn!(execution_id = %earlier.id, error = %e, "job of a retried call not accepted");
             return Err(Error::Unavailable {
-                reason: "BUS_UNAVAILABLE",
+                reason: switchboard_core::reason::BUS_UNAVAILABLE,
                 message: format!(
                     "the job bus is unavailable; execution {} is still queued, retry the call",
                     earlier.id
@@ -480,7 +480,7 @@ fn check_request(
     required(&req.tool_slug, "tool_slug")?;
     let mode = ExecutionMode::try_from(req.mode).map_err(|_| {
         Error::invalid(
-            "INVALID_MODE",
+            switchboard_core::reason::INVALID_MODE,
             "mode",
             format!("{} is not an execution mode", req.mode),
         )
@@ -490,7 +490,7 @@ fn check_request(
         0 => limits.default_timeout_ms,
         t if t > limits.max_timeout_ms => {
             return Err(Error::invalid(
-                "OUT_OF_RANGE",
+                switchboard_core::reason::OUT_OF_RANGE,
                 "timeout_ms",
                 format!("{t} is over the limit of {}", limits.max_timeout_ms),
             ))
@@ -499,7 +499,7 @@ fn check_request(
     };
     if req.idempotency_key.len() > 256 || req.idempotency_key.chars().any(char::is_control) {
         return Err(Error::invalid(
-            "INVALID_IDEMPOTENCY_KEY",
+            switchboard_core::reason::INVALID_IDEMPOTENCY_KEY,
             "idempotency_key",
             "must be at most 256 bytes without control characters",
         ));
@@ -536,7 +536,7 @@ pub async fn get_execution(
     if execution.session_id != session.id {
         // Another session's execution does not exist for this one.
         return Err(Error::not_found(
-            "EXECUTION_NOT_FOUND",
+            switchboard_core::reason::EXECUTION_NOT_FOUND,
             format!("execution {:?} not found", req.execution_id),
         )
         .into());

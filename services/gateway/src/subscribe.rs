@@ -85,7 +85,7 @@ pub async fn open(
                 .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'))
     {
         return Err(Error::invalid(
-            "INVALID_DURABLE_NAME",
+            switchboard_core::reason::INVALID_DURABLE_NAME,
             "durable_name",
             "must be 1–64 letters, digits, `_` or `-`",
         ));
@@ -93,7 +93,7 @@ pub async fn open(
     for (i, slug) in req.trigger_types.iter().enumerate() {
         if state.catalog.trigger_type(slug).is_none() {
             return Err(Error::invalid(
-                "UNKNOWN_TRIGGER_TYPE",
+                switchboard_core::reason::UNKNOWN_TRIGGER_TYPE,
                 format!("trigger_types[{i}]"),
                 format!("unknown trigger type {slug:?}"),
             ));
@@ -115,11 +115,11 @@ pub async fn open(
         .events_consumer(durable.as_deref(), filter, ACK_WAIT)
         .await
         .map_err(|e| Error::Unavailable {
-            reason: "BUS_UNAVAILABLE",
+            reason: switchboard_core::reason::BUS_UNAVAILABLE,
             message: format!("cannot subscribe now: {e}"),
         })?
         .ok_or_else(|| Error::FailedPrecondition {
-            reason: "SUBSCRIPTION_FILTER_MISMATCH",
+            reason: switchboard_core::reason::SUBSCRIPTION_FILTER_MISMATCH,
             message: format!(
                 "durable subscription {name:?} exists with another user filter; use another name"
             ),
@@ -130,7 +130,7 @@ pub async fn open(
         .messages()
         .await
         .map_err(|e| Error::Unavailable {
-            reason: "BUS_UNAVAILABLE",
+            reason: switchboard_core::reason::BUS_UNAVAILABLE,
             message: format!("cannot subscribe now: {e}"),
         })?;
     let filters = Filters {

@@ -74,7 +74,7 @@ impl TriggerApi {
             .cloned()
             .ok_or_else(|| {
                 Error::invalid(
-                    "UNKNOWN_TRIGGER_TYPE",
+                    switchboard_core::reason::UNKNOWN_TRIGGER_TYPE,
                     "type",
                     format!("unknown trigger type {slug:?}; see CatalogService.ListTriggerTypes"),
                 )
@@ -96,7 +96,7 @@ impl TriggerApi {
             accounts::default_account(&no_session, &user_accounts, toolkit)
                 .cloned()
                 .ok_or_else(|| Error::FailedPrecondition {
-                    reason: "NO_CONNECTED_ACCOUNT",
+                    reason: switchboard_core::reason::NO_CONNECTED_ACCOUNT,
                     message: format!("user has no ACTIVE {toolkit} account; connect one first"),
                 })?
         } else {
@@ -107,14 +107,14 @@ impl TriggerApi {
                 .cloned()
                 .ok_or_else(|| {
                     Error::not_found(
-                        "CONNECTED_ACCOUNT_NOT_FOUND",
+                        switchboard_core::reason::CONNECTED_ACCOUNT_NOT_FOUND,
                         format!("the user has no {toolkit} account {named:?}"),
                     )
                 })?
         };
         if account.status != ACTIVE {
             return Err(Error::FailedPrecondition {
-                reason: "ACCOUNT_NOT_ACTIVE",
+                reason: switchboard_core::reason::ACCOUNT_NOT_ACTIVE,
                 message: format!("account {} is {}", account.id, account.status),
             });
         }
@@ -214,11 +214,11 @@ impl TriggerApi {
             .credential_for(project, &account.id)
             .await
             .map_err(|m| Error::FailedPrecondition {
-                reason: "ACCOUNT_NOT_ACTIVE",
+                reason: switchboard_core::reason::ACCOUNT_NOT_ACTIVE,
                 message: m,
             })?;
         let token = token_of(&credential).ok_or_else(|| Error::FailedPrecondition {
-            reason: "UNSUPPORTED_CREDENTIAL",
+            reason: switchboard_core::reason::UNSUPPORTED_CREDENTIAL,
             message: "a GitHub hook needs a token credential".into(),
         })?;
         let base = self
@@ -254,7 +254,7 @@ impl TriggerApi {
             .send()
             .await
             .map_err(|_| Error::Unavailable {
-                reason: "PROVIDER_UNAVAILABLE",
+                reason: switchboard_core::reason::PROVIDER_UNAVAILABLE,
                 message: "GitHub could not be reached to register the repository hook".into(),
             })?;
         let status = response.status();
@@ -267,7 +267,7 @@ impl TriggerApi {
                 .take(200)
                 .collect::<String>();
             return Err(Error::FailedPrecondition {
-                reason: "HOOK_REGISTRATION_FAILED",
+                reason: switchboard_core::reason::HOOK_REGISTRATION_FAILED,
                 message: format!(
                     "GitHub refused to register a hook on {owner}/{repo} (HTTP {}): {message}",
                     status.as_u16()
@@ -385,7 +385,9 @@ impl TriggerService for TriggerApi {
             .unwrap_or_else(|| serde_json::json!({}));
         trigger_type
             .validate_config(&config)
-            .map_err(|(field, rule)| Error::invalid("INVALID_CONFIG", field, rule))?;
+            .map_err(|(field, rule)| {
+                Error::invalid(switchboard_core::reason::INVALID_CONFIG, field, rule)
+            })?;
         let account = self
             .account_for(
                 &project,
@@ -507,7 +509,7 @@ impl TriggerService for TriggerApi {
             .await?;
         if account.account.status != ACTIVE {
             return Err(Error::FailedPrecondition {
-                reason: "ACCOUNT_NOT_ACTIVE",
+                reason: switchboard_core::reason::ACCOUNT_NOT_ACTIVE,
                 message: format!(
                     "its account {} is {}; reconnect it first",
                     account.account.id, account.account.status
@@ -600,7 +602,7 @@ impl TriggerService for TriggerApi {
             .contains(&kind.as_str())
             {
                 return Err(Error::invalid(
-                    "UNKNOWN_EVENT_TYPE",
+                    switchboard_core::reason::UNKNOWN_EVENT_TYPE,
                     format!("event_types[{i}]"),
                     format!("{kind:?} is not an event type"),
                 )
@@ -668,7 +670,13 @@ impl TriggerService for TriggerApi {
 
 /// An outgoing webhook target: https, or http on loopback when allowed (tests).
 fn check_webhook_url(url: &str, allow_loopback: bool) -> Result<(), Error> {
-    let bad = |why: &str| Error::invalid("INVALID_WEBHOOK_URL", "url", why.to_owned());
+    let bad = |why: &str| {
+        Error::invalid(
+            switchboard_core::reason::INVALID_WEBHOOK_URL,
+            "url",
+            why.to_owned(),
+        )
+    };
     let parsed = url::Url::parse(url).map_err(|_| bad("must be an absolute https URL"))?;
     if !parsed.username().is_empty() || parsed.password().is_some() {
         return Err(bad("must not carry a user name or password"));

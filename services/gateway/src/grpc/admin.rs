@@ -31,7 +31,7 @@ fn project_id(id: &str) -> Result<&str, Error> {
         Ok(id)
     } else {
         Err(Error::not_found(
-            "PROJECT_NOT_FOUND",
+            switchboard_core::reason::PROJECT_NOT_FOUND,
             format!("project {id:?} not found"),
         ))
     }

@@ -53,7 +53,10 @@ impl CatalogService for CatalogApi {
         auth::project(&self.state, request.metadata()).await?;
         let slug = required(&request.get_ref().slug, "slug")?;
         let toolkit = self.state.catalog.toolkit(slug).ok_or_else(|| {
-            Error::not_found("TOOLKIT_NOT_FOUND", format!("toolkit {slug:?} not found"))
+            Error::not_found(
+                switchboard_core::reason::TOOLKIT_NOT_FOUND,
+                format!("toolkit {slug:?} not found"),
+            )
         })?;
         Ok(Response::new(GetToolkitResponse {
             toolkit: Some(toolkit.proto.clone()),
@@ -71,7 +74,7 @@ impl CatalogService for CatalogApi {
         for (i, slug) in req.toolkits.iter().enumerate() {
             if self.state.catalog.toolkit(slug).is_none() {
                 return Err(Error::invalid(
-                    "UNKNOWN_TOOLKIT",
+                    switchboard_core::reason::UNKNOWN_TOOLKIT,
                     format!("toolkits[{i}]"),
                     format!("unknown toolkit {slug:?}"),
                 )
@@ -108,7 +111,7 @@ impl CatalogService for CatalogApi {
         for (i, slug) in wanted.iter().enumerate() {
             if self.state.catalog.toolkit(slug).is_none() {
                 return Err(Error::invalid(
-                    "UNKNOWN_TOOLKIT",
+                    switchboard_core::reason::UNKNOWN_TOOLKIT,
                     format!("toolkits[{i}]"),
                     format!("unknown toolkit {slug:?}"),
                 )
@@ -135,7 +138,7 @@ impl CatalogService for CatalogApi {
         let slug = required(&request.get_ref().slug, "slug")?;
         let found = self.state.catalog.trigger_type(slug).ok_or_else(|| {
             Error::not_found(
-                "TRIGGER_TYPE_NOT_FOUND",
+                switchboard_core::reason::TRIGGER_TYPE_NOT_FOUND,
                 format!("trigger type {slug:?} not found"),
             )
         })?;
@@ -153,7 +156,10 @@ impl CatalogService for CatalogApi {
         auth::project(&self.state, request.metadata()).await?;
         let slug = required(&request.get_ref().slug, "slug")?;
         let tool = self.state.catalog.tool(slug).ok_or_else(|| {
-            Error::not_found("TOOL_NOT_FOUND", format!("tool {slug:?} not found"))
+            Error::not_found(
+                switchboard_core::reason::TOOL_NOT_FOUND,
+                format!("tool {slug:?} not found"),
+            )
         })?;
         Ok(Response::new(GetToolResponse {
             tool: Some(tool.proto.clone()),

@@ -49,7 +49,7 @@ impl ConnectionApi {
     fn known_toolkit(&self, slug: &str, field: &str) -> Result<&Arc<Toolkit>, Error> {
         self.state.catalog.toolkit(slug).ok_or_else(|| {
             Error::invalid(
-                "UNKNOWN_TOOLKIT",
+                switchboard_core::reason::UNKNOWN_TOOLKIT,
                 field,
                 format!("unknown toolkit {slug:?}"),
             )
@@ -171,7 +171,7 @@ impl ConnectionService for ConnectionApi {
                 None => {
                     if !config.redirect_uri.is_empty() {
                         return Err(Error::invalid(
-                            "REDIRECT_URI_NEEDS_CLIENT",
+                            switchboard_core::reason::REDIRECT_URI_NEEDS_CLIENT,
                             "redirect_uri",
                             "only an auth config with its own oauth2_client can set a redirect URI",
                         )
@@ -179,7 +179,7 @@ impl ConnectionService for ConnectionApi {
                     }
                     if !switchboard_oauth::app::has_managed_app(&self.state.config.oauth, slug) {
                         return Err(Error::FailedPrecondition {
-                            reason: "MANAGED_APP_NOT_CONFIGURED",
+                            reason: switchboard_core::reason::MANAGED_APP_NOT_CONFIGURED,
                             message: format!("this server has no managed OAuth app for {slug}; pass your own oauth2_client"),
                         }.into());
                     }
@@ -191,7 +191,7 @@ impl ConnectionService for ConnectionApi {
             || !req.redirect_uri.is_empty()
         {
             return Err(Error::invalid(
-                "OAUTH_FIELDS_NOT_APPLICABLE",
+                switchboard_core::reason::OAUTH_FIELDS_NOT_APPLICABLE,
                 if !req.scopes.is_empty() {
                     "scopes"
                 } else if req.oauth2_client.is_some() {
@@ -276,7 +276,7 @@ impl ConnectionService for ConnectionApi {
                 }
                 "scopes" | "oauth2_client" | "redirect_uri" if !oauth => {
                     return Err(Error::invalid(
-                        "OAUTH_FIELDS_NOT_APPLICABLE",
+                        switchboard_core::reason::OAUTH_FIELDS_NOT_APPLICABLE,
                         path.clone(),
                         format!(
                             "{} auth configs take no scopes, OAuth client or redirect URI",
@@ -291,7 +291,7 @@ impl ConnectionService for ConnectionApi {
                 }
                 "oauth2_client" | "redirect_uri" if config.is_managed => {
                     return Err(Error::invalid(
-                        "MANAGED_APP",
+                        switchboard_core::reason::MANAGED_APP,
                         path.clone(),
                         "this auth config uses the platform's managed app; create one with your own oauth2_client instead",
                     ).into());
@@ -310,7 +310,7 @@ impl ConnectionService for ConnectionApi {
                 }
                 other => {
                     return Err(Error::invalid(
-                        "UNKNOWN_FIELD",
+                        switchboard_core::reason::UNKNOWN_FIELD,
                         "update_mask",
                         format!(
                         "{other:?} cannot be updated (name, scopes, oauth2_client, redirect_uri)"
@@ -360,7 +360,7 @@ impl ConnectionService for ConnectionApi {
             .await?;
         if config.scheme == AuthScheme::Oauth2.as_str() {
             return Err(Error::FailedPrecondition {
-                reason: "OAUTH_NEEDS_AUTHORIZE",
+                reason: switchboard_core::reason::OAUTH_NEEDS_AUTHORIZE,
                 message: format!(
                     "auth config {} uses OAUTH2: connect accounts with SessionService.Authorize, which sends the user through the provider",
                     config.id

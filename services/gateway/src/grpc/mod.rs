@@ -11,7 +11,11 @@ use switchboard_core::Error;
 /// Checks that a required string field is present.
 pub(crate) fn required<'a>(value: &'a str, field: &str) -> Result<&'a str, Error> {
     if value.is_empty() {
-        Err(Error::invalid("REQUIRED", field, "is required"))
+        Err(Error::invalid(
+            switchboard_core::reason::REQUIRED,
+            field,
+            "is required",
+        ))
     } else {
         Ok(value)
     }
@@ -20,11 +24,15 @@ pub(crate) fn required<'a>(value: &'a str, field: &str) -> Result<&'a str, Error
 /// Checks a display name: 1–128 bytes without control characters (empty allowed when optional).
 pub(crate) fn check_name(name: &str, field: &str, optional: bool) -> Result<(), Error> {
     if name.is_empty() && !optional {
-        return Err(Error::invalid("REQUIRED", field, "is required"));
+        return Err(Error::invalid(
+            switchboard_core::reason::REQUIRED,
+            field,
+            "is required",
+        ));
     }
     if name.len() > 128 || name.chars().any(char::is_control) {
         return Err(Error::invalid(
-            "INVALID_NAME",
+            switchboard_core::reason::INVALID_NAME,
             field,
             "must be at most 128 bytes without control characters",
         ));

@@ -77,21 +77,29 @@ impl SessionService for SessionApi {
         let req = request.into_inner();
         let session = self.load(&project, &req.session_id).await?;
         if req.queries.is_empty() || req.queries.len() > 7 {
-            return Err(Error::invalid("OUT_OF_RANGE", "queries", "give 1 to 7 queries").into());
+            return Err(Error::invalid(
+                switchboard_core::reason::OUT_OF_RANGE,
+                "queries",
+                "give 1 to 7 queries",
+            )
+            .into());
         }
         let limit = match req.limit {
             0 => 5,
             n @ 1..=20 => usize::try_from(n).unwrap_or(5),
             _ => {
-                return Err(
-                    Error::invalid("OUT_OF_RANGE", "limit", "must be between 1 and 20").into(),
+                return Err(Error::invalid(
+                    switchboard_core::reason::OUT_OF_RANGE,
+                    "limit",
+                    "must be between 1 and 20",
                 )
+                .into())
             }
         };
         for (i, q) in req.queries.iter().enumerate() {
             if q.trim().is_empty() || q.len() > 1000 {
                 return Err(Error::invalid(
-                    "INVALID_QUERY",
+                    switchboard_core::reason::INVALID_QUERY,
                     format!("queries[{i}]"),
                     "must be 1–1000 bytes of text",
                 )
@@ -209,7 +217,7 @@ impl SessionService for SessionApi {
         if let Some(v) = req.expected_config_version {
             if v < 1 {
                 return Err(Error::invalid(
-                    "OUT_OF_RANGE",
+                    switchboard_core::reason::OUT_OF_RANGE,
                     "expected_config_version",
                     "config versions start at 1",
                 )
@@ -332,7 +340,7 @@ impl SessionService for SessionApi {
         for (i, slug) in req.toolkits.iter().enumerate() {
             if self.state.catalog.toolkit(slug).is_none() {
                 return Err(Error::invalid(
-                    "UNKNOWN_TOOLKIT",
+                    switchboard_core::reason::UNKNOWN_TOOLKIT,
                     format!("toolkits[{i}]"),
                     format!("unknown toolkit {slug:?}"),
                 )
@@ -343,7 +351,7 @@ impl SessionService for SessionApi {
         let scope = Scope::new(&config, &self.state.catalog);
         let requested = ToolView::try_from(req.view).map_err(|_| {
             Error::invalid(
-                "INVALID_VIEW",
+                switchboard_core::reason::INVALID_VIEW,
                 "view",
                 format!("{} is not a tool view (META or DIRECT)", req.view),
             )
@@ -388,7 +396,7 @@ impl SessionService for SessionApi {
                 .collect(),
             Err(_) => {
                 return Err(Error::invalid(
-                    "INVALID_FORMAT",
+                    switchboard_core::reason::INVALID_FORMAT,
                     "format",
                     format!("{} is not a tool format", req.format),
                 )

@@ -46,7 +46,7 @@ pub fn auth_config_scheme(toolkit: &Toolkit, requested: &str) -> Result<AuthSche
         .find(|s| s.as_str().eq_ignore_ascii_case(requested))
     else {
         return Err(Error::invalid(
-            "UNSUPPORTED_SCHEME",
+            switchboard_core::reason::UNSUPPORTED_SCHEME,
             "scheme",
             format!(
                 "{} does not support {requested:?}; it supports {}",
@@ -66,7 +66,7 @@ pub fn check_client(
     let id = &client.client_id;
     if id.is_empty() || id.len() > 512 || id.chars().any(|c| c.is_control() || c.is_whitespace()) {
         return Err(Error::invalid(
-            "INVALID_CLIENT_ID",
+            switchboard_core::reason::INVALID_CLIENT_ID,
             format!("{field}.client_id"),
             "must be 1–512 printable characters without spaces",
         ));
@@ -86,7 +86,7 @@ pub fn check_alias(alias: &str) -> Result<(), Error> {
     let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.');
     if alias.len() > MAX_ALIAS_CHARS || !alias.chars().all(allowed) {
         return Err(Error::invalid(
-            "INVALID_ALIAS",
+            switchboard_core::reason::INVALID_ALIAS,
             "alias",
             "must be 1–64 letters, digits, `_`, `-` or `.`",
         ));
@@ -100,7 +100,7 @@ pub fn check_status(status: &str) -> Result<(), Error> {
         Ok(())
     } else {
         Err(Error::invalid(
-            "INVALID_STATUS",
+            switchboard_core::reason::INVALID_STATUS,
             "status",
             format!(
                 "{status:?} is not an account status (one of {})",
@@ -117,11 +117,15 @@ fn check_secret(value: &str, field: &str, optional: bool) -> Result<(), Error> {
         if optional {
             return Ok(());
         }
-        return Err(Error::invalid("REQUIRED", field, "is required"));
+        return Err(Error::invalid(
+            switchboard_core::reason::REQUIRED,
+            field,
+            "is required",
+        ));
     }
     if value.len() > MAX_SECRET_BYTES {
         return Err(Error::invalid(
-            "CREDENTIAL_TOO_LARGE",
+            switchboard_core::reason::CREDENTIAL_TOO_LARGE,
             field,
             format!(
                 "is {} bytes; at most {MAX_SECRET_BYTES} are allowed",
@@ -131,7 +135,7 @@ fn check_secret(value: &str, field: &str, optional: bool) -> Result<(), Error> {
     }
     if value.chars().any(char::is_control) {
         return Err(Error::invalid(
-            "INVALID_CREDENTIAL",
+            switchboard_core::reason::INVALID_CREDENTIAL,
             field,
             "must not contain control characters",
         ));
@@ -178,7 +182,7 @@ pub fn credential(
             if b.username.contains(':') {
                 // RFC 7617: the user-id of Basic auth cannot carry a colon.
                 return Err(Error::invalid(
-                    "INVALID_CREDENTIAL",
+                    switchboard_core::reason::INVALID_CREDENTIAL,
                     "basic.username",
                     "must not contain `:`",
                 ));
@@ -192,7 +196,7 @@ pub fn credential(
         ("NO_AUTH", None) => Credential::None,
         _ => {
             return Err(Error::invalid(
-                "CREDENTIAL_MISMATCH",
+                switchboard_core::reason::CREDENTIAL_MISMATCH,
                 "credential",
                 format!(
                     "auth config {auth_config_id} uses {scheme}, which takes {}; got {}",
