@@ -17,7 +17,7 @@ use switchboard_catalog::{INTERVAL_CONFIG_FIELD, MIN_POLL_INTERVAL_SECS};
 use switchboard_core::time::now_ms;
 use switchboard_core::Credential;
 use switchboard_proto::v1::Trigger;
-use switchboard_worker::provider::{self, CallPolicy, Outcome};
+use switchboard_provider::{self as provider, CallPolicy, Outcome};
 use tokio_util::sync::CancellationToken;
 
 use crate::{Context, TriggersError};

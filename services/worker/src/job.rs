@@ -14,8 +14,8 @@ use switchboard_proto::v1::{Execution, ExecutionError, ExecutionStatus};
 use switchboard_store::{Claim, JobRecord};
 use tracing::Instrument;
 
-use crate::provider::{self, CallPolicy, Outcome};
 use crate::Context;
+use switchboard_provider::{self as provider, CallPolicy, Outcome};
 
 fn failed(
     execution: &Execution,

@@ -5,7 +5,6 @@
 //! The credential goes only into a header marked sensitive; no message this module produces,
 //! and nothing it logs, contains it (requests and their headers are never logged).
 
-mod gmail;
 mod request;
 mod response;
 

@@ -1,37 +1,37 @@
-//! Native Gmail handlers: sending and drafting need an RFC 822 message, base64url-encoded as
-//! `raw`, which a declarative mapping cannot build.
+//! Gmail: the native handlers for sending and drafting, which need an RFC 822 message,
+//! base64url-encoded as `raw`, that a declarative mapping cannot build.
 
 use base64::engine::general_purpose::{STANDARD, URL_SAFE};
 use base64::Engine as _;
 use reqwest::Method;
 use serde_json::{json, Map, Value};
 
+use crate::native::{NativeError, NativeRequest};
+
 /// Longest header or body line allowed by RFC 5322, without its CRLF.
 const MAX_LINE: usize = 998;
 
-/// The method, path template and JSON body of native handler `native`.
-pub(super) fn request(
-    native: &str,
-    args: &Map<String, Value>,
-) -> Result<(Method, &'static str, Value), String> {
-    match native {
-        "gmail_send_email" => Ok((
-            Method::POST,
-            "/gmail/v1/users/{userId}/messages/send",
-            json!({"raw": URL_SAFE.encode(message(args)?)}),
-        )),
-        "gmail_create_draft" => Ok((
-            Method::POST,
-            "/gmail/v1/users/{userId}/drafts",
-            json!({"message": {"raw": URL_SAFE.encode(message(args)?)}}),
-        )),
-        other => Err(format!("native handler {other:?} does not exist")),
-    }
+/// Native handler `gmail_send_email`: `users.messages.send` with the message as `raw`.
+pub fn send_email(args: &Map<String, Value>) -> Result<NativeRequest, NativeError> {
+    Ok(NativeRequest {
+        method: Method::POST,
+        path: "/gmail/v1/users/{userId}/messages/send",
+        body: json!({"raw": URL_SAFE.encode(message(args)?)}),
+    })
+}
+
+/// Native handler `gmail_create_draft`: `users.drafts.create` with the message as `raw`.
+pub fn create_draft(args: &Map<String, Value>) -> Result<NativeRequest, NativeError> {
+    Ok(NativeRequest {
+        method: Method::POST,
+        path: "/gmail/v1/users/{userId}/drafts",
+        body: json!({"message": {"raw": URL_SAFE.encode(message(args)?)}}),
+    })
 }
 
 /// The RFC 822 message of `recipient_email`, `cc`, `bcc`, `subject`, `body` and `is_html`.
 /// Gmail adds `From`, `Date` and `Message-ID`, and removes `Bcc` from what recipients see.
-fn message(args: &Map<String, Value>) -> Result<String, String> {
+fn message(args: &Map<String, Value>) -> Result<String, NativeError> {
     let mut out = String::new();
     if let Some(to) = args.get("recipient_email").and_then(Value::as_str) {
         header(&mut out, "To", &address(to)?);
@@ -83,14 +83,14 @@ fn header(out: &mut String, name: &str, value: &str) {
 }
 
 /// An address as given, refused if it could end the header and start another.
-fn address(text: &str) -> Result<String, String> {
+fn address(text: &str) -> Result<String, NativeError> {
     if text.chars().any(char::is_control) {
-        return Err("an email address must not contain control characters".into());
+        return Err(NativeError::ControlCharacterInAddress);
     }
     Ok(text.trim().to_owned())
 }
 
-fn addresses(value: Option<&Value>) -> Result<Vec<String>, String> {
+fn addresses(value: Option<&Value>) -> Result<Vec<String>, NativeError> {
     match value {
         None | Some(Value::Null) => Ok(Vec::new()),
         Some(Value::String(one)) => Ok(vec![address(one)?]),
@@ -99,7 +99,7 @@ fn addresses(value: Option<&Value>) -> Result<Vec<String>, String> {
             .filter_map(Value::as_str)
             .map(address)
             .collect(),
-        Some(_) => Err("cc and bcc must be lists of email addresses".into()),
+        Some(_) => Err(NativeError::NotAnAddressList),
     }
 }
 
