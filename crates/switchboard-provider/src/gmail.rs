@@ -1,10 +1,15 @@
 //! Gmail: the native handlers for sending and drafting, which need an RFC 822 message,
-//! base64url-encoded as `raw`, that a declarative mapping cannot build.
+//! base64url-encoded as `raw`, that a declarative mapping cannot build; and the history API the
+//! `gmail_history` poller reads (`users.history.list` from a stored `historyId`), which a
+//! declarative list tool cannot page through with a cursor.
+
+use std::time::Duration;
 
 use base64::engine::general_purpose::{STANDARD, URL_SAFE};
 use base64::Engine as _;
 use reqwest::Method;
 use serde_json::{json, Map, Value};
+use switchboard_core::Credential;
 
 use crate::native::{NativeError, NativeRequest};
 
@@ -128,6 +133,136 @@ fn encode_header_text(text: &str) -> String {
         words.push(format!("=?UTF-8?B?{}?=", STANDARD.encode(&chunk)));
     }
     words.join("\r\n ")
+}
+
+/// What one history poll found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct History {
+    /// (message id, message) of each added message carrying every wanted label, oldest first.
+    pub messages: Vec<(String, Value)>,
+    /// The `historyId` the next poll starts from.
+    pub cursor: String,
+}
+
+/// Why a history poll failed (the poller backs off and tries again).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HistoryError {
+    #[error("Gmail needs an OAuth token")]
+    NotAToken,
+    #[error("Gmail could not be reached")]
+    Unreachable,
+    #[error("Gmail profile: HTTP {0}")]
+    Profile(u16),
+    #[error("Gmail gave no historyId")]
+    NoHistoryId,
+    #[error("Gmail history: HTTP {0}")]
+    History(u16),
+}
+
+/// The messages added to the mailbox at `base` since `cursor` (a `historyId`) that carry every
+/// label of `labels`, each request within `timeout`. Without a cursor (the first poll) only the
+/// mailbox's current `historyId` is recorded; a cursor Gmail no longer knows (404) starts
+/// again from the current one.
+pub async fn poll_history(
+    http: &reqwest::Client,
+    base: &str,
+    credential: &Credential,
+    timeout: Duration,
+    cursor: Option<&str>,
+    labels: &[String],
+) -> Result<History, HistoryError> {
+    let token = match credential {
+        Credential::OAuth2(t) => t.access_token.clone(),
+        Credential::BearerToken(t) => t.clone(),
+        _ => return Err(HistoryError::NotAToken),
+    };
+    let get = |url: String, query: Vec<(String, String)>| {
+        let request = http
+            .get(url)
+            .query(&query)
+            .bearer_auth(&token)
+            .timeout(timeout);
+        async move {
+            let response = request
+                .send()
+                .await
+                .map_err(|_| HistoryError::Unreachable)?;
+            let status = response.status();
+            let body: Value = response.json().await.unwrap_or(Value::Null);
+            Ok::<(u16, Value), HistoryError>((status.as_u16(), body))
+        }
+    };
+    let profile = || get(format!("{base}/gmail/v1/users/me/profile"), Vec::new());
+    let Some(start) = cursor else {
+        let (status, body) = profile().await?;
+        if status != 200 {
+            return Err(HistoryError::Profile(status));
+        }
+        let id = body["historyId"]
+            .as_str()
+            .map(str::to_owned)
+            .or_else(|| body["historyId"].as_u64().map(|n| n.to_string()));
+        return Ok(History {
+            messages: Vec::new(),
+            cursor: id.ok_or(HistoryError::NoHistoryId)?,
+        });
+    };
+    let mut messages = Vec::new();
+    let mut page: Option<String> = None;
+    let mut latest = start.to_owned();
+    loop {
+        let mut query = vec![
+            ("startHistoryId".to_owned(), start.to_owned()),
+            ("historyTypes".to_owned(), "messageAdded".to_owned()),
+        ];
+        if let [one] = labels {
+            query.push(("labelId".to_owned(), one.clone()));
+        }
+        if let Some(p) = &page {
+            query.push(("pageToken".to_owned(), p.clone()));
+        }
+        let (status, body) = get(format!("{base}/gmail/v1/users/me/history"), query).await?;
+        if status == 404 {
+            // The stored historyId is too old: start again from now.
+            let (_, profile) = profile().await?;
+            let id = profile["historyId"].as_str().unwrap_or(start).to_owned();
+            return Ok(History {
+                messages: Vec::new(),
+                cursor: id,
+            });
+        }
+        if status != 200 {
+            return Err(HistoryError::History(status));
+        }
+        for record in body["history"].as_array().into_iter().flatten() {
+            for added in record["messagesAdded"].as_array().into_iter().flatten() {
+                let message = &added["message"];
+                let Some(id) = message["id"].as_str() else {
+                    continue;
+                };
+                let message_labels: Vec<&str> = message["labelIds"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str)
+                    .collect();
+                if labels.iter().all(|l| message_labels.contains(&l.as_str())) {
+                    messages.push((id.to_owned(), message.clone()));
+                }
+            }
+        }
+        if let Some(h) = body["historyId"].as_str() {
+            latest = h.to_owned();
+        }
+        match body["nextPageToken"].as_str() {
+            Some(next) => page = Some(next.to_owned()),
+            None => break,
+        }
+    }
+    Ok(History {
+        messages,
+        cursor: latest,
+    })
 }
 
 #[cfg(test)]

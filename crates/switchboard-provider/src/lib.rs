@@ -5,7 +5,7 @@
 //!   handler), the credential, timeouts, retries and the answer mapped to data or an error;
 //! - [`native`]: the registry of native handlers, for tools a declarative mapping cannot
 //!   express;
-//! - per provider: [`gmail`] (sending and drafting).
+//! - per provider: [`gmail`] (sending and drafting, the history API the poller reads).
 
 mod call;
 pub mod gmail;
