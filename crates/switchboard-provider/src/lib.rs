@@ -6,8 +6,9 @@
 //!   handler), the credential, timeouts, retries and the answer mapped to data or an error;
 //! - [`native`]: the registry of native handlers, for tools a declarative mapping cannot
 //!   express;
-//! - per provider: [`github`] (`X-Hub-Signature-256`), [`slack`] (`v0` request signatures)
-//!   and [`gmail`] (sending and drafting, the history API the poller reads).
+//! - per provider: [`github`] (repository hooks, `X-Hub-Signature-256`), [`slack`] (`v0`
+//!   request signatures) and [`gmail`] (sending and drafting, the history API the poller
+//!   reads).
 
 mod call;
 pub mod github;
