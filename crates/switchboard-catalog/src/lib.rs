@@ -15,7 +15,7 @@ pub use catalog::{Catalog, Tool, Toolkit};
 pub use check_oauth2::RESERVED_AUTHORIZE_PARAMS;
 pub use check_trigger::{INTERVAL_CONFIG_FIELD, MIN_POLL_INTERVAL_SECS, NATIVE_POLLERS};
 pub use error::CatalogError;
-pub use load::LoadOptions;
+pub use load::{LoadOptions, NATIVE_HANDLERS};
 pub use search::{Hit, SearchIndex};
 pub use trigger_type::TriggerType;
 

@@ -13,7 +13,7 @@ use crate::is_hint_tag;
 use crate::spec::{HttpMethod, ToolSpec, ToolkitSpec};
 use crate::trigger_type::TriggerType;
 
-/// Native handlers the worker implements; a tool naming any other is refused at load.
+/// Native handlers `switchboard-provider` implements; a tool naming any other is refused at load.
 pub const NATIVE_HANDLERS: [&str; 2] = ["gmail_send_email", "gmail_create_draft"];
 
 /// Slugs already declared in the catalog: tool and trigger slugs share one namespace.

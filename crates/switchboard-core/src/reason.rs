@@ -183,7 +183,8 @@ pub const CONNECTION_PENDING: &str = "CONNECTION_PENDING";
 pub const BUS_UNAVAILABLE: &str = "BUS_UNAVAILABLE";
 /// Redis did not answer (UNAVAILABLE); retry later.
 pub const STORE_UNAVAILABLE: &str = "STORE_UNAVAILABLE";
-/// The provider could not be reached (UNAVAILABLE; or an execution's error code).
+/// The provider could not be reached or answered 429/5xx after any retries (an execution's
+/// error code; UNAVAILABLE when registering a hook).
 pub const PROVIDER_UNAVAILABLE: &str = "PROVIDER_UNAVAILABLE";
 /// The provider refused to register a webhook (FAILED_PRECONDITION).
 pub const HOOK_REGISTRATION_FAILED: &str = "HOOK_REGISTRATION_FAILED";

@@ -1,7 +1,7 @@
 //! TriggerService: trigger instances (upsert per account, type and config; GitHub repository
-//! hooks registered and removed with them), outgoing webhook subscriptions, and the event
-//! stream (SubscribeEvents) over the JetStream event stream, filtered to one project and
-//! optionally one user.
+//! hooks registered and removed with them, through `switchboard_provider::github`), outgoing
+//! webhook subscriptions, and the event stream (SubscribeEvents) over the JetStream event
+//! stream, filtered to one project and optionally one user.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -18,9 +18,10 @@ use switchboard_core::ids::new_id;
 use switchboard_core::page::{decode_token, encode_token, page_size};
 use switchboard_core::session_config::validate_user_id;
 use switchboard_core::time::now_ms;
-use switchboard_core::{Credential, Error};
+use switchboard_core::Error;
 use switchboard_proto::v1::trigger_service_server::TriggerService;
 use switchboard_proto::v1::*;
+use switchboard_provider::github::{self, HookError, HookRegistration};
 use switchboard_store::{route_key, Route, TriggerFilter};
 use tonic::{Request, Response, Status};
 
@@ -217,7 +218,7 @@ impl TriggerApi {
                 reason: switchboard_core::reason::ACCOUNT_NOT_ACTIVE,
                 message: m,
             })?;
-        let token = token_of(&credential).ok_or_else(|| Error::FailedPrecondition {
+        let token = github::bearer_token(&credential).ok_or_else(|| Error::FailedPrecondition {
             reason: switchboard_core::reason::UNSUPPORTED_CREDENTIAL,
             message: "a GitHub hook needs a token credential".into(),
         })?;
@@ -227,57 +228,31 @@ impl TriggerApi {
             .toolkit("github")
             .map(|t| t.base_url.clone())
             .unwrap_or_else(|| "https://api.github.com".into());
-        let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
-        let hooks = format!("{base}/repos/{}/{}/hooks", enc(owner), enc(repo));
         let hook_url = format!(
             "{}/webhooks/github/{project}/{}",
             self.state.config.triggers.public_base(),
             route.id
         );
-        let request = if route.provider_hook_id.is_empty() {
-            self.http.post(&hooks).json(&serde_json::json!({
-                "name": "web",
-                "active": true,
-                "events": events,
-                "config": {"url": hook_url, "content_type": "json", "secret": secret, "insecure_ssl": "0"},
-            }))
-        } else {
-            self.http
-                .patch(format!("{hooks}/{}", route.provider_hook_id))
-                .json(&serde_json::json!({"events": events, "active": true}))
+        let hook = HookRegistration {
+            owner,
+            repo,
+            hook_id: &route.provider_hook_id,
+            events,
+            url: &hook_url,
+            secret,
         };
-        let response = request
-            .bearer_auth(token)
-            .header("accept", "application/vnd.github+json")
-            .header("x-github-api-version", "2022-11-28")
-            .header("user-agent", "switchboard")
-            .send()
+        github::register_hook(&self.http, &base, &token, &hook)
             .await
-            .map_err(|_| Error::Unavailable {
-                reason: switchboard_core::reason::PROVIDER_UNAVAILABLE,
-                message: "GitHub could not be reached to register the repository hook".into(),
-            })?;
-        let status = response.status();
-        let body: serde_json::Value = response.json().await.unwrap_or_default();
-        if !status.is_success() {
-            let message = body["message"]
-                .as_str()
-                .unwrap_or("")
-                .chars()
-                .take(200)
-                .collect::<String>();
-            return Err(Error::FailedPrecondition {
-                reason: switchboard_core::reason::HOOK_REGISTRATION_FAILED,
-                message: format!(
-                    "GitHub refused to register a hook on {owner}/{repo} (HTTP {}): {message}",
-                    status.as_u16()
-                ),
-            });
-        }
-        Ok(body["id"]
-            .as_u64()
-            .map(|id| id.to_string())
-            .unwrap_or_else(|| route.provider_hook_id.clone()))
+            .map_err(|e| match e {
+                HookError::Unreachable => Error::Unavailable {
+                    reason: switchboard_core::reason::PROVIDER_UNAVAILABLE,
+                    message: e.to_string(),
+                },
+                HookError::Refused { .. } => Error::FailedPrecondition {
+                    reason: switchboard_core::reason::HOOK_REGISTRATION_FAILED,
+                    message: e.to_string(),
+                },
+            })
     }
 
     /// Removes a route's provider hook (best effort) and the route, once no trigger uses it.
@@ -292,7 +267,7 @@ impl TriggerApi {
                 .credential_for(project, &route.account_id)
                 .await
             {
-                let token = token_of(&credential);
+                let token = github::bearer_token(&credential);
                 if let (Some(token), Some((owner, repo))) = (token, route.target.split_once('/')) {
                     let base = self
                         .state
@@ -300,37 +275,21 @@ impl TriggerApi {
                         .toolkit("github")
                         .map(|t| t.base_url.clone())
                         .unwrap_or_default();
-                    let deleted = self
-                        .http
-                        .delete(format!(
-                            "{base}/repos/{owner}/{repo}/hooks/{}",
-                            route.provider_hook_id
-                        ))
-                        .bearer_auth(token)
-                        .header("accept", "application/vnd.github+json")
-                        .header("x-github-api-version", "2022-11-28")
-                        .header("user-agent", "switchboard")
-                        .send()
-                        .await;
-                    tracing::info!(
-                        route_id,
-                        ok = deleted.is_ok_and(|r| r.status().is_success()),
-                        "GitHub hook removed"
-                    );
+                    let ok = github::remove_hook(
+                        &self.http,
+                        &base,
+                        &token,
+                        owner,
+                        repo,
+                        &route.provider_hook_id,
+                    )
+                    .await;
+                    tracing::info!(route_id, ok, "GitHub hook removed");
                 }
             }
         }
         let key = route_key(&route.toolkit, &route.account_id, &route.target);
         let _ = self.state.store.delete_route(project, &route, &key).await;
-    }
-}
-
-/// The bearer token a credential carries (GitHub's API takes any of these as one).
-fn token_of(credential: &Credential) -> Option<String> {
-    match credential {
-        Credential::BearerToken(t) | Credential::ApiKey(t) => Some(t.clone()),
-        Credential::OAuth2(t) => Some(t.access_token.clone()),
-        _ => None,
     }
 }
 

@@ -2,8 +2,8 @@
 //! platform registered, `X-Hub-Signature-256` with the hook's own secret) and
 //! `POST /webhooks/slack/{project}` (the Events API, `v0` signature with the Slack app's signing
 //! secret and a 5-minute timestamp window; the `url_verification` challenge answered). The
-//! signature is checked before anything else: a forged or stale one is 401 and nothing is
-//! published. A delivery is taken once (by its delivery id), routed to every matching enabled
+//! signature is checked before anything else (by `switchboard_provider`'s `github` and `slack`
+//! modules): a forged or stale one is 401 and nothing is published. A delivery is taken once (by its delivery id), routed to every matching enabled
 //! trigger, and answered 2xx only after every event is acknowledged by the stream, and only then
 //! recorded as received; when a publish fails the delivery id is released, and when the intake
 //! stops mid-way its hold lapses after a few seconds, so the provider's retry goes through.
@@ -22,6 +22,7 @@ use sha2::{Digest, Sha256};
 use switchboard_bus::events::{envelope, trigger_metadata, Envelope, TRIGGER_MESSAGE};
 use switchboard_core::ids::is_id;
 use switchboard_proto::v1::Trigger;
+use switchboard_provider::{github, slack};
 use switchboard_store::DeliveryClaim;
 
 use crate::Context;
@@ -31,8 +32,6 @@ const DEDUP_WINDOW: Duration = Duration::from_secs(72 * 3600);
 /// How long a delivery is held by the intake publishing it; if that intake stops, a retry after
 /// this goes through.
 const IN_HAND: Duration = Duration::from_secs(5);
-/// Slack's replay window.
-const SLACK_WINDOW_SECS: i64 = 5 * 60;
 
 pub fn router(context: Arc<Context>) -> Router {
     Router::new()
@@ -51,10 +50,6 @@ fn answer(status: StatusCode, message: &str) -> Response {
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn same(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 fn header<'h>(headers: &'h HeaderMap, name: &str) -> &'h str {
@@ -215,12 +210,8 @@ async fn github(
         switchboard_metrics::webhook_intake("github", "bad_signature");
         return answer(StatusCode::UNAUTHORIZED, "signature does not match");
     };
-    let given = header(&headers, "x-hub-signature-256");
-    let expected = format!(
-        "sha256={}",
-        hex(&switchboard_crypto::hmac_sha256(&secret, &body))
-    );
-    if !same(given.as_bytes(), expected.as_bytes()) {
+    let given = header(&headers, github::SIGNATURE_HEADER);
+    if !github::signature_matches(&secret, &body, given) {
         tracing::info!(project_id = %project, route_id = %route.id, "GitHub delivery with a bad signature refused");
         switchboard_metrics::webhook_intake("github", "bad_signature");
         return answer(StatusCode::UNAUTHORIZED, "signature does not match");
@@ -271,31 +262,14 @@ async fn slack(
             "no Slack signing secret is configured",
         );
     };
-    let timestamp = header(&headers, "x-slack-request-timestamp");
-    let Ok(ts) = timestamp.parse::<i64>() else {
-        switchboard_metrics::webhook_intake("slack", "bad_signature");
-        return answer(StatusCode::UNAUTHORIZED, "missing or bad timestamp");
-    };
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-        .unwrap_or(0);
-    if (now - ts).abs() > SLACK_WINDOW_SECS {
-        switchboard_metrics::webhook_intake("slack", "bad_signature");
-        return answer(StatusCode::UNAUTHORIZED, "stale request");
-    }
-    let mut base = format!("v0:{timestamp}:").into_bytes();
-    base.extend_from_slice(&body);
-    let expected = format!(
-        "v0={}",
-        hex(&switchboard_crypto::hmac_sha256(secret.as_bytes(), &base))
-    );
-    if !same(
-        header(&headers, "x-slack-signature").as_bytes(),
-        expected.as_bytes(),
+    if let Err(refused) = slack::verify(
+        secret,
+        header(&headers, slack::TIMESTAMP_HEADER),
+        header(&headers, slack::SIGNATURE_HEADER),
+        &body,
     ) {
         switchboard_metrics::webhook_intake("slack", "bad_signature");
-        return answer(StatusCode::UNAUTHORIZED, "signature does not match");
+        return answer(StatusCode::UNAUTHORIZED, &refused.to_string());
     }
     let Ok(payload) = serde_json::from_slice::<Value>(&body) else {
         return answer(StatusCode::BAD_REQUEST, "the body is not JSON");

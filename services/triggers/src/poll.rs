@@ -17,7 +17,7 @@ use switchboard_catalog::{INTERVAL_CONFIG_FIELD, MIN_POLL_INTERVAL_SECS};
 use switchboard_core::time::now_ms;
 use switchboard_core::Credential;
 use switchboard_proto::v1::Trigger;
-use switchboard_worker::provider::{self, CallPolicy, Outcome};
+use switchboard_provider::{self as provider, gmail, CallPolicy, Outcome};
 use tokio_util::sync::CancellationToken;
 
 use crate::{Context, TriggersError};
@@ -362,43 +362,6 @@ async fn gmail_history(
         .toolkit(&trigger.toolkit)
         .map(|t| t.base_url.clone())
         .ok_or("gmail is not in the catalog")?;
-    let token = match credential {
-        Credential::OAuth2(t) => t.access_token.clone(),
-        Credential::BearerToken(t) => t.clone(),
-        _ => return Err("Gmail needs an OAuth token".into()),
-    };
-    let get = |url: String, query: Vec<(String, String)>| {
-        let request = context
-            .http
-            .get(url)
-            .query(&query)
-            .bearer_auth(&token)
-            .timeout(policy(context).timeout);
-        async move {
-            let response = request
-                .send()
-                .await
-                .map_err(|_| "Gmail could not be reached".to_owned())?;
-            let status = response.status();
-            let body: Value = response.json().await.unwrap_or(Value::Null);
-            Ok::<(u16, Value), String>((status.as_u16(), body))
-        }
-    };
-    let profile = || get(format!("{base}/gmail/v1/users/me/profile"), Vec::new());
-    let Some(start) = cursor else {
-        let (status, body) = profile().await?;
-        if status != 200 {
-            return Err(format!("Gmail profile: HTTP {status}"));
-        }
-        let id = body["historyId"]
-            .as_str()
-            .map(str::to_owned)
-            .or_else(|| body["historyId"].as_u64().map(|n| n.to_string()));
-        return Ok(Found {
-            items: Vec::new(),
-            cursor: id.ok_or("Gmail gave no historyId")?,
-        });
-    };
     let labels: Vec<String> = config["label_ids"]
         .as_array()
         .map(|a| {
@@ -408,60 +371,18 @@ async fn gmail_history(
                 .collect()
         })
         .unwrap_or_default();
-    let mut items = Vec::new();
-    let mut page: Option<String> = None;
-    let mut latest = start.to_owned();
-    loop {
-        let mut query = vec![
-            ("startHistoryId".to_owned(), start.to_owned()),
-            ("historyTypes".to_owned(), "messageAdded".to_owned()),
-        ];
-        if let [one] = labels.as_slice() {
-            query.push(("labelId".to_owned(), one.clone()));
-        }
-        if let Some(p) = &page {
-            query.push(("pageToken".to_owned(), p.clone()));
-        }
-        let (status, body) = get(format!("{base}/gmail/v1/users/me/history"), query).await?;
-        if status == 404 {
-            // The stored historyId is too old: start again from now.
-            let (_, profile) = profile().await?;
-            let id = profile["historyId"].as_str().unwrap_or(start).to_owned();
-            return Ok(Found {
-                items: Vec::new(),
-                cursor: id,
-            });
-        }
-        if status != 200 {
-            return Err(format!("Gmail history: HTTP {status}"));
-        }
-        for record in body["history"].as_array().into_iter().flatten() {
-            for added in record["messagesAdded"].as_array().into_iter().flatten() {
-                let message = &added["message"];
-                let Some(id) = message["id"].as_str() else {
-                    continue;
-                };
-                let message_labels: Vec<&str> = message["labelIds"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(Value::as_str)
-                    .collect();
-                if labels.iter().all(|l| message_labels.contains(&l.as_str())) {
-                    items.push((id.to_owned(), message.clone()));
-                }
-            }
-        }
-        if let Some(h) = body["historyId"].as_str() {
-            latest = h.to_owned();
-        }
-        match body["nextPageToken"].as_str() {
-            Some(next) => page = Some(next.to_owned()),
-            None => break,
-        }
-    }
+    let history = gmail::poll_history(
+        &context.http,
+        &base,
+        credential,
+        policy(context).timeout,
+        cursor,
+        &labels,
+    )
+    .await
+    .map_err(|e| e.to_string())?;
     Ok(Found {
-        items,
-        cursor: latest,
+        items: history.messages,
+        cursor: history.cursor,
     })
 }

@@ -9,13 +9,14 @@ use std::time::Duration;
 use async_nats::jetstream::{AckKind, Message};
 use prost::Message as _;
 use switchboard_core::credential::Credential;
+use switchboard_core::reason;
 use switchboard_core::time::{now_ms, now_timestamp};
 use switchboard_proto::v1::{Execution, ExecutionError, ExecutionStatus};
 use switchboard_store::{Claim, JobRecord};
 use tracing::Instrument;
 
-use crate::provider::{self, CallPolicy, Outcome};
 use crate::Context;
+use switchboard_provider::{self as provider, CallPolicy, Outcome};
 
 fn failed(
     execution: &Execution,
@@ -135,7 +136,7 @@ async fn run(
                 let ended = failed(
                     &record.execution,
                     ExecutionStatus::OutcomeUnknown,
-                    "OUTCOME_UNKNOWN",
+                    reason::OUTCOME_UNKNOWN,
                     "an earlier attempt stopped after it may have reached the provider; the tool is not idempotent, so it was not repeated and whether it took effect is unknown".into(),
                     0,
                 );
@@ -213,7 +214,7 @@ async fn execute(
         return failed(
             execution,
             ExecutionStatus::TimedOut,
-            "TIMED_OUT",
+            reason::TIMED_OUT,
             "the call's deadline passed before a worker could run it; it was not run".into(),
             0,
         );
@@ -225,7 +226,7 @@ async fn execute(
         return failed(
             execution,
             ExecutionStatus::Failed,
-            "INTERNAL",
+            reason::INTERNAL,
             format!(
                 "tool {} is not in this worker's catalog",
                 execution.tool_slug
@@ -245,7 +246,7 @@ async fn execute(
             return failed(
                 execution,
                 ExecutionStatus::Failed,
-                "INTERNAL",
+                reason::INTERNAL,
                 "stored arguments do not parse".into(),
                 0,
             )
@@ -360,7 +361,7 @@ async fn credential(
 ) -> Result<Credential, (&'static str, String)> {
     let credential = stored_credential(context, project, record)
         .await
-        .map_err(|m| ("ACCOUNT_UNAVAILABLE", m))?;
+        .map_err(|m| (reason::ACCOUNT_UNAVAILABLE, m))?;
     let (Credential::OAuth2(held), Some(account)) = (&credential, &record.execution.account) else {
         return Ok(credential);
     };
@@ -373,15 +374,15 @@ async fn credential(
         // Without a refresh token, try the held one: the provider decides.
         Err(switchboard_oauth::RefreshError::NoRefreshToken) => Ok(credential),
         Err(e @ switchboard_oauth::RefreshError::Expired(_)) => Err((
-            "ACCOUNT_EXPIRED",
+            reason::ACCOUNT_EXPIRED,
             format!("connected account {}: {e}; reconnect it", account.id),
         )),
         Err(e @ switchboard_oauth::RefreshError::NotActive(_)) => Err((
-            "ACCOUNT_UNAVAILABLE",
+            reason::ACCOUNT_UNAVAILABLE,
             format!("connected account {}: {e}", account.id),
         )),
         Err(e @ switchboard_oauth::RefreshError::Unavailable(_)) => Err((
-            "TOKEN_REFRESH_FAILED",
+            reason::TOKEN_REFRESH_FAILED,
             format!("connected account {}: {e}", account.id),
         )),
     }

@@ -7,7 +7,6 @@
 //! exit. Jobs fetched but not started are left unacknowledged and go to another worker.
 
 mod job;
-pub mod provider;
 
 use std::sync::Arc;
 use std::time::Duration;

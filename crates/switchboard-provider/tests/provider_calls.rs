@@ -1,5 +1,5 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-//! `provider::call` against local stand-ins of the providers (wiremock), with the real toolkit
+//! `switchboard_provider::call` against local stand-ins of the providers (wiremock), with the real toolkit
 //! files: each test checks the exact request the provider documents (method, path, query,
 //! Authorization and other headers, body) and how the answer is mapped. Every failure is also
 //! checked not to contain the credential.
@@ -12,9 +12,9 @@ use base64::Engine as _;
 use serde_json::{json, Value};
 use switchboard_catalog::{Catalog, LoadOptions};
 use switchboard_core::Credential;
-use switchboard_worker::provider::{
-    self, CallPolicy, CallResult, Outcome, INVALID_REQUEST, PROVIDER_ERROR, PROVIDER_TIMEOUT,
-    PROVIDER_UNAVAILABLE,
+use switchboard_provider::{
+    self as provider, CallPolicy, CallResult, Outcome, INVALID_REQUEST, PROVIDER_ERROR,
+    PROVIDER_TIMEOUT, PROVIDER_UNAVAILABLE,
 };
 use tokio::time::Instant;
 use wiremock::matchers::{method, path};

@@ -5,7 +5,6 @@
 //! The credential goes only into a header marked sensitive; no message this module produces,
 //! and nothing it logs, contains it (requests and their headers are never logged).
 
-mod gmail;
 mod request;
 mod response;
 
@@ -18,14 +17,10 @@ use tokio::time::Instant;
 
 use response::Answer;
 
-/// The provider answered with an error (4xx, or a failure flag in a 2xx body).
-pub const PROVIDER_ERROR: &str = "PROVIDER_ERROR";
-/// The provider could not be reached or answered 429/5xx (after any retries).
-pub const PROVIDER_UNAVAILABLE: &str = "PROVIDER_UNAVAILABLE";
-/// No answer within the attempt's timeout or the call's deadline.
-pub const PROVIDER_TIMEOUT: &str = "PROVIDER_TIMEOUT";
-/// The arguments could not be turned into a request (e.g. a path argument missing).
-pub const INVALID_REQUEST: &str = "INVALID_REQUEST";
+/// The error codes of a failed call (documented in the registry).
+pub use switchboard_core::reason::{
+    INVALID_REQUEST, PROVIDER_ERROR, PROVIDER_TIMEOUT, PROVIDER_UNAVAILABLE,
+};
 
 /// Limits of one call.
 #[derive(Debug, Clone, Copy)]

@@ -12,7 +12,7 @@ use switchboard_catalog::spec::{BodyEncoding, HttpMethod, HttpSpec};
 use switchboard_catalog::{Tool, Toolkit};
 use switchboard_core::Credential;
 
-use super::gmail;
+use crate::native;
 
 /// Everything but RFC 3986 unreserved characters is escaped in a path segment, so an argument
 /// can never add a segment (`/`), a query (`?`) or a fragment (`#`).
@@ -43,13 +43,15 @@ pub(super) fn build(
     let base = toolkit.base_url.trim_end_matches('/');
     let (builder, graphql) = match (&tool.spec.http, &tool.spec.native) {
         (Some(http), _) => (http_request(client, base, http, &args)?, has_graphql(http)),
-        (None, Some(native)) => {
-            let (method, path, body) = gmail::request(native, &args)?;
-            let url = format!("{base}{}", fill_path(path, &args)?);
+        (None, Some(name)) => {
+            let handler = native::handler(name)
+                .ok_or_else(|| format!("native handler {name:?} does not exist"))?;
+            let mapped = handler(&args).map_err(|e| e.to_string())?;
+            let url = format!("{base}{}", fill_path(mapped.path, &args)?);
             let builder = client
-                .request(method, url)
+                .request(mapped.method, url)
                 .header(CONTENT_TYPE, JSON_CONTENT_TYPE)
-                .body(body.to_string());
+                .body(mapped.body.to_string());
             (builder, false)
         }
         (None, None) => return Err(format!("tool {} has no request mapping", tool.slug)),
