@@ -402,6 +402,17 @@ pub async fn nats_client(urls: &str) -> async_nats::Client {
     async_nats::connect(servers).await.expect("connect to NATS")
 }
 
+/// The messages the job stream of `nats`'s prefix holds now (a worker's ack removes one).
+pub async fn jobs_held(nats: &switchboard_config::NatsConfig) -> u64 {
+    let jetstream = async_nats::jetstream::new(nats_client(&nats.url).await);
+    let names = switchboard_bus::Names::from_config(nats);
+    let mut stream = jetstream
+        .get_stream(names.jobs_stream())
+        .await
+        .expect("the job stream exists");
+    stream.info().await.expect("stream info").state.messages
+}
+
 mod redis_shim {
     //! Raw Redis access for tests, through the store crate's dependency.
     pub fn redis_client(url: &str) -> switchboard_store::redis::Client {

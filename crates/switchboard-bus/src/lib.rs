@@ -4,7 +4,12 @@
 //! - `<prefix>_JOBS`: work-queue retention, file storage, subjects `<subject prefix>.jobs.>`.
 //! - `<prefix>_EVENTS`: limits retention, subjects `<subject prefix>.events.>`.
 
+mod consume;
 pub mod events;
+mod signal;
+
+pub use consume::{ConsumeError, Consumer, Deliveries, Delivery};
+pub use signal::{Replies, Reply, Signals};
 
 use std::time::Duration;
 
@@ -17,6 +22,9 @@ pub enum BusError {
     Connect { url: String, message: String },
     #[error(transparent)]
     Config(#[from] switchboard_config::ConfigError),
+    /// A publish or subscription failed on an established connection.
+    #[error("nats: {0}")]
+    Nats(String),
     #[error("failed to set up stream {stream}: {message}")]
     Stream { stream: String, message: String },
 }
@@ -113,6 +121,8 @@ pub mod headers {
     pub const MSG_ID: &str = "Nats-Msg-Id";
     /// The event's type, e.g. `connected_account.expired`.
     pub const EVENT_TYPE: &str = "Sb-Event-Type";
+    /// On a worker's reply: the execution was too large for the message; read the store.
+    pub const RESULT_IN_STORE: &str = "Sb-Result-In-Store";
 }
 
 /// Why a job was not published.
@@ -131,8 +141,8 @@ pub const WORKERS_CONSUMER: &str = "workers";
 /// A connected bus.
 #[derive(Clone)]
 pub struct Bus {
-    pub client: async_nats::Client,
-    pub jetstream: jetstream::Context,
+    client: async_nats::Client,
+    jetstream: jetstream::Context,
     pub names: Names,
 }
 
@@ -289,11 +299,10 @@ impl Bus {
             .await
             .map_err(|e| PublishError::Failed(e.to_string()))?;
         ack.await.map_err(|e| {
-            let text = e.to_string();
-            if text.contains("maximum messages exceeded") || text.contains("10077") {
+            if is_store_full(&e) {
                 PublishError::Full
             } else {
-                PublishError::Failed(text)
+                PublishError::Failed(e.to_string())
             }
         })?;
         Ok(())
@@ -305,7 +314,7 @@ impl Bus {
         ack_wait: Duration,
         max_deliver: i64,
         max_ack_pending: i64,
-    ) -> Result<jetstream::consumer::PullConsumer, BusError> {
+    ) -> Result<Consumer, BusError> {
         let stream_name = self.names.jobs_stream();
         let err = |e: String| stream_error(&stream_name, e);
         let stream = self.stream(&stream_name).await?;
@@ -322,6 +331,7 @@ impl Bus {
                 },
             )
             .await
+            .map(|inner| Consumer { inner })
             .map_err(|e| err(e.to_string()))
     }
 
@@ -389,7 +399,7 @@ impl Bus {
         durable: Option<&str>,
         filter: String,
         ack_wait: Duration,
-    ) -> Result<Option<jetstream::consumer::PullConsumer>, BusError> {
+    ) -> Result<Option<Consumer>, BusError> {
         let stream_name = self.names.events_stream();
         let err = |e: String| stream_error(&stream_name, e);
         let stream = self.stream(&stream_name).await?;
@@ -417,12 +427,12 @@ impl Bus {
                 if info.config.filter_subject != filter {
                     return Ok(None);
                 }
-                Ok(Some(consumer))
+                Ok(Some(Consumer { inner: consumer }))
             }
             None => stream
                 .create_consumer(config)
                 .await
-                .map(Some)
+                .map(|inner| Some(Consumer { inner }))
                 .map_err(|e| err(e.to_string())),
         }
     }
@@ -434,7 +444,7 @@ impl Bus {
         name: &str,
         ack_wait: Duration,
         max_deliver: i64,
-    ) -> Result<jetstream::consumer::PullConsumer, BusError> {
+    ) -> Result<Consumer, BusError> {
         let stream_name = self.names.events_stream();
         let err = |e: String| stream_error(&stream_name, e);
         let stream = self.stream(&stream_name).await?;
@@ -451,6 +461,7 @@ impl Bus {
                 },
             )
             .await
+            .map(|inner| Consumer { inner })
             .map_err(|e| err(e.to_string()))
     }
 
@@ -470,12 +481,31 @@ impl Bus {
         ) && self.client.connection_state() == async_nats::connection::State::Connected
     }
 
+    /// Whether this prefix's streams exist (set up by [`Bus::ensure_streams`]).
+    pub async fn has_streams(&self) -> bool {
+        for name in [self.names.jobs_stream(), self.names.events_stream()] {
+            if self.jetstream.get_stream(&name).await.is_err() {
+                return false;
+            }
+        }
+        true
+    }
+
     /// Deletes this prefix's streams (tests only).
     pub async fn delete_streams(&self) {
         for name in [self.names.jobs_stream(), self.names.events_stream()] {
             let _ = self.jetstream.delete_stream(&name).await;
         }
     }
+}
+
+/// Whether JetStream refused a message because the stream is at its limits (its error code,
+/// 10077: the job stream keeps at most `executions.max_queued_jobs` and discards new ones).
+fn is_store_full(err: &jetstream::context::PublishError) -> bool {
+    err.kind() == jetstream::context::PublishErrorKind::Other
+        && std::error::Error::source(err)
+            .and_then(|source| source.downcast_ref::<jetstream::Error>())
+            .is_some_and(|e| e.error_code() == jetstream::ErrorCode::STREAM_STORE_FAILED)
 }
 
 /// Pause between attempts to reach a server that did not answer.

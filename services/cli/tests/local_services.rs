@@ -258,8 +258,8 @@ async fn a_nats_without_jetstream_is_left_alone_and_the_platform_runs_on_a_priva
         .await
         .unwrap();
     assert!(
-        bus.jetstream.get_stream(names.jobs_stream()).await.is_ok(),
-        "no job stream on the private NATS"
+        bus.has_streams().await,
+        "no job or event stream on the private NATS"
     );
 
     assert!(dev.terminate().await.success());

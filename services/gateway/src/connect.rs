@@ -124,11 +124,9 @@ pub fn request_view(record: &LinkRecord, redirect_url: String) -> ConnectionRequ
 
 /// Announces that a request ended (WaitForConnection listens; it re-reads the store).
 pub async fn announce(state: &AppState, project: &str, request_id: &str) {
-    let subject = state.bus.names.connection_subject(project, request_id);
     if let Err(e) = state
         .bus
-        .client
-        .publish(subject, request_id.to_owned().into())
+        .announce_connection_ended(project, request_id)
         .await
     {
         tracing::warn!(connection_request_id = request_id, error = %e, "could not announce a finished connection");
@@ -435,8 +433,7 @@ pub async fn wait(
     // Listen first, then read: an end announced in between is not missed.
     let mut ended = state
         .bus
-        .client
-        .subscribe(state.bus.names.connection_subject(project, id))
+        .connection_endings(project, Some(id))
         .await
         .map_err(|e| Error::Unavailable {
             reason: switchboard_core::reason::BUS_UNAVAILABLE,

@@ -6,22 +6,11 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use futures::StreamExt;
-use prost::Message;
-use switchboard_bus::Bus;
-use switchboard_proto::v1::Execution;
+use switchboard_bus::{Bus, BusError};
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
-/// A worker's reply: the finished execution, whole unless its result was too large for a
-/// message (then `in_store_only`, and the caller reads it from the store).
-#[derive(Debug)]
-pub struct Reply {
-    pub execution: Execution,
-    pub in_store_only: bool,
-}
-
-/// Header a worker sets when the reply leaves the result out.
-pub const RESULT_IN_STORE: &str = "Sb-Result-In-Store";
+pub use switchboard_bus::Reply;
 
 /// Routes worker replies to waiting calls.
 #[derive(Clone)]
@@ -49,40 +38,22 @@ impl Drop for Waiter {
 
 impl Results {
     /// Subscribes and starts routing until `shutdown`.
-    pub async fn start(
-        bus: &Bus,
-        shutdown: CancellationToken,
-    ) -> Result<Results, async_nats::SubscribeError> {
+    pub async fn start(bus: &Bus, shutdown: CancellationToken) -> Result<Results, BusError> {
         let gateway_id: Arc<str> = ulid::Ulid::new().to_string().to_lowercase().into();
         let results = Results {
             gateway_id: Arc::clone(&gateway_id),
             waiters: Arc::default(),
         };
-        let mut subscription = bus
-            .client
-            .subscribe(bus.names.results_wildcard(&gateway_id))
-            .await?;
+        let mut replies = bus.replies(&gateway_id).await?;
         let router = results.clone();
         tokio::spawn(async move {
             loop {
-                let message = tokio::select! {
+                let reply = tokio::select! {
                     () = shutdown.cancelled() => break,
-                    m = subscription.next() => m,
+                    r = replies.next() => r,
                 };
-                let Some(message) = message else { break };
-                let in_store_only = message
-                    .headers
-                    .as_ref()
-                    .is_some_and(|h| h.get(RESULT_IN_STORE).is_some());
-                match Execution::decode(message.payload.as_ref()) {
-                    Ok(execution) => router.deliver(Reply {
-                        execution,
-                        in_store_only,
-                    }),
-                    Err(e) => {
-                        tracing::warn!(error = %e, subject = %message.subject, "undecodable execution reply")
-                    }
-                }
+                let Some(reply) = reply else { break };
+                router.deliver(reply);
             }
         });
         Ok(results)

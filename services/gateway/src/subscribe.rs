@@ -125,9 +125,7 @@ pub async fn open(
             ),
         })?;
     let mut messages = consumer
-        .stream()
-        .max_messages_per_batch(64)
-        .messages()
+        .deliveries(64)
         .await
         .map_err(|e| Error::Unavailable {
             reason: switchboard_core::reason::BUS_UNAVAILABLE,
@@ -161,25 +159,20 @@ pub async fn open(
                 }
                 None => break,
             };
-            let (sequence, delivered) = message
-                .info()
-                .map(|i| (i.stream_sequence, i.delivered))
-                .unwrap_or((0, 1));
+            let (sequence, delivered) = (message.stream_sequence(), message.delivered());
             if delivered > 1 && handed.contains(sequence) {
                 // Handed to this subscriber already; only its acknowledgement was lost.
                 let _ = message.ack().await;
                 continue;
             }
-            let envelope: Option<Envelope> = serde_json::from_slice(&message.payload).ok();
+            let envelope: Option<Envelope> = serde_json::from_slice(message.payload()).ok();
             match envelope {
                 // The subject filter keeps other projects out; check anyway.
                 Some(e) if e.metadata.project_id == project && filters.admits(&e) => {
                     let event = crate::triggers::to_event(&e, sequence);
                     if tx.send(Ok(event)).await.is_err() {
                         // The subscriber left before taking it: hand it out again now.
-                        let _ = message
-                            .ack_with(async_nats::jetstream::AckKind::Nak(None))
-                            .await;
+                        let _ = message.retry(None).await;
                         break;
                     }
                     switchboard_metrics::trigger_event_delivered("grpc");

@@ -9,7 +9,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_nats::jetstream::AckKind;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use futures::StreamExt;
@@ -44,9 +43,7 @@ pub async fn run(context: Arc<Context>, shutdown: CancellationToken) -> Result<(
     })
     .await?;
     let mut messages = consumer
-        .stream()
-        .max_messages_per_batch(IN_FLIGHT)
-        .messages()
+        .deliveries(IN_FLIGHT)
         .await
         .map_err(|e| TriggersError::Serve(e.to_string()))?;
     let permits = Arc::new(Semaphore::new(IN_FLIGHT));
@@ -70,15 +67,15 @@ pub async fn run(context: Arc<Context>, shutdown: CancellationToken) -> Result<(
         };
         let context = Arc::clone(&context);
         tokio::spawn(async move {
-            let attempt = message.info().map(|i| i.delivered).unwrap_or(1);
-            let retry = match serde_json::from_slice::<Envelope>(&message.payload) {
-                Ok(event) => deliver_event(&context, &event, &message.payload).await,
+            let attempt = message.delivered();
+            let retry = match serde_json::from_slice::<Envelope>(message.payload()) {
+                Ok(event) => deliver_event(&context, &event, message.payload()).await,
                 Err(_) => false,
             };
             if retry && attempt < MAX_DELIVER {
                 let delay = Duration::from_millis(250u64.saturating_mul(1 << attempt.clamp(0, 8)))
                     .min(Duration::from_secs(60));
-                let _ = message.ack_with(AckKind::Nak(Some(delay))).await;
+                let _ = message.retry(Some(delay)).await;
             } else {
                 let _ = message.ack().await;
             }

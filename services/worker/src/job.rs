@@ -6,8 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_nats::jetstream::{AckKind, Message};
-use prost::Message as _;
+use switchboard_bus::Delivery as Message;
 use switchboard_core::credential::Credential;
 use switchboard_core::reason;
 use switchboard_core::time::{now_ms, now_timestamp};
@@ -39,27 +38,23 @@ fn failed(
 /// Handles one job message in a `job` span that continues the trace of the message's
 /// `traceparent` header (the gateway's `ExecuteTool` span).
 pub(crate) async fn handle(context: &Arc<Context>, message: Message) {
-    if message.info().is_ok_and(|i| i.delivered > 1) {
+    if message.delivered() > 1 {
         switchboard_metrics::job_redelivered();
     }
     let span = tracing::info_span!("job", execution_id = tracing::field::Empty);
-    if let Some(traceparent) = message
-        .headers
-        .as_ref()
-        .and_then(|h| h.get(switchboard_bus::headers::TRACEPARENT))
-    {
-        switchboard_telemetry::set_parent_from_traceparent(&span, traceparent.as_str());
+    if let Some(traceparent) = message.header(switchboard_bus::headers::TRACEPARENT) {
+        switchboard_telemetry::set_parent_from_traceparent(&span, traceparent);
     }
     handle_in_span(context, message).instrument(span).await
 }
 
 /// Handles one job message; never panics on bad input.
 async fn handle_in_span(context: &Arc<Context>, message: Message) {
-    let job: switchboard_bus::Job = match serde_json::from_slice(&message.payload) {
+    let job: switchboard_bus::Job = match serde_json::from_slice(message.payload()) {
         Ok(job) => job,
         Err(e) => {
-            tracing::warn!(error = %e, subject = %message.subject, "malformed job; dropping it");
-            let _ = message.ack_with(AckKind::Term).await;
+            tracing::warn!(error = %e, subject = %message.subject(), "malformed job; dropping it");
+            let _ = message.reject().await;
             return;
         }
     };
@@ -75,9 +70,7 @@ async fn handle_in_span(context: &Arc<Context>, message: Message) {
         Err(e) => {
             // The store is unreachable: leave the job for a later delivery.
             tracing::warn!(execution_id = %job.execution_id, error = %e, "job not finished; it will be redelivered");
-            let _ = message
-                .ack_with(AckKind::Nak(Some(Duration::from_millis(500))))
-                .await;
+            let _ = message.retry(Some(Duration::from_millis(500))).await;
         }
     }
 }
@@ -191,12 +184,7 @@ async fn reply(context: &Arc<Context>, subject: &str, execution: &Execution) {
     if subject.is_empty() {
         return;
     }
-    if let Err(e) = context
-        .bus
-        .client
-        .publish(subject.to_owned(), execution.encode_to_vec().into())
-        .await
-    {
+    if let Err(e) = context.bus.reply(subject, execution).await {
         tracing::warn!(execution_id = %execution.id, error = %e, "failed to reply; the caller will read the stored result");
     }
 }
@@ -310,7 +298,7 @@ async fn execute(
                     .store
                     .renew_execution_lease(project, &execution.id, lease(context))
                     .await;
-                let _ = message.ack_with(AckKind::Progress).await;
+                let _ = message.in_progress().await;
             }
         }
     };

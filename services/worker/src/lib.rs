@@ -135,9 +135,7 @@ pub async fn run(
     tracing::info!(worker_id = %context.worker_id, concurrency, "worker pulling jobs");
 
     let mut messages = consumer
-        .stream()
-        .max_messages_per_batch(concurrency)
-        .messages()
+        .deliveries(concurrency)
         .await
         .map_err(|e| WorkerError::Consume(e.to_string()))?;
     let permits = Arc::new(Semaphore::new(concurrency));
@@ -212,17 +210,11 @@ fn serve_metrics(
 
 /// Keeps `switchboard_job_backlog` current: every replica reads the one shared consumer, so
 /// each reports the same figure (aggregate with `max`, not `sum`).
-async fn refresh_backlog(
-    mut consumer: async_nats::jetstream::consumer::PullConsumer,
-    stop: CancellationToken,
-) {
+async fn refresh_backlog(mut consumer: switchboard_bus::Consumer, stop: CancellationToken) {
     loop {
-        match consumer.info().await {
-            Ok(info) => switchboard_metrics::set_job_backlog(
-                info.num_pending
-                    .saturating_add(u64::try_from(info.num_ack_pending).unwrap_or(u64::MAX)),
-            ),
-            Err(e) => tracing::debug!(error = %e, "job consumer info unavailable"),
+        match consumer.backlog().await {
+            Some(backlog) => switchboard_metrics::set_job_backlog(backlog),
+            None => tracing::debug!("job consumer info unavailable"),
         }
         tokio::select! {
             () = stop.cancelled() => return,

@@ -177,12 +177,10 @@ async fn mock_create_issue(github: &MockServer, token: &str, times: u64) {
 /// Jobs ever published on the stack's job stream (its last sequence: a worker's ack removes a
 /// message from the work queue, but never lowers this) and jobs it holds now.
 async fn jobs(stack: &Stack) -> (u64, u64) {
-    let bus = switchboard_bus::Bus::from_config(&stack.config.nats, Duration::from_secs(5))
-        .await
-        .expect("bus");
-    let stream = bus
-        .jetstream
-        .get_stream(bus.names.jobs_stream())
+    let jetstream = async_nats::jetstream::new(nats_client(&stack.config.nats.url).await);
+    let names = switchboard_bus::Names::from_config(&stack.config.nats);
+    let stream = jetstream
+        .get_stream(names.jobs_stream())
         .await
         .expect("the job stream exists");
     let info = stream.get_info().await.expect("stream info");
@@ -192,12 +190,11 @@ async fn jobs(stack: &Stack) -> (u64, u64) {
 /// Waits until a worker is pulling from the job stream (its pull request is waiting), so a
 /// job published now is taken at once.
 async fn wait_for_worker(stack: &Stack) {
-    let bus = switchboard_bus::Bus::from_config(&stack.config.nats, Duration::from_secs(5))
-        .await
-        .expect("bus");
+    let jetstream = async_nats::jetstream::new(nats_client(&stack.config.nats.url).await);
+    let names = switchboard_bus::Names::from_config(&stack.config.nats);
     let start = Instant::now();
     loop {
-        if let Ok(stream) = bus.jetstream.get_stream(bus.names.jobs_stream()).await {
+        if let Ok(stream) = jetstream.get_stream(names.jobs_stream()).await {
             if let Ok(info) = stream
                 .consumer_info(switchboard_bus::WORKERS_CONSUMER)
                 .await

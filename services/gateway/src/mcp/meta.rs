@@ -403,11 +403,9 @@ async fn wait_for_connections(
     let project = &caller.project;
     // Any connection of the project ending wakes the check (pushed, with a slow re-check as a
     // safety net).
-    let subject = state.bus.names.connection_subject(project, "*");
     let mut ended = state
         .bus
-        .client
-        .subscribe(subject)
+        .connection_endings(project, None)
         .await
         .map_err(|e| format!("cannot wait now: {e}"))?;
     loop {
