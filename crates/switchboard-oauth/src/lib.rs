@@ -30,29 +30,41 @@ pub use flow::TokenError;
 pub use switchboard_core::accounts::EXPIRED;
 
 /// Why fresh tokens could not be had.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RefreshError {
     /// The provider refused the refresh token: the account is now EXPIRED.
+    #[error("the account expired: {0}")]
     Expired(String),
     /// The account is not ACTIVE (disabled, expired, deleted meanwhile).
+    #[error("the account is {0}")]
     NotActive(String),
     /// The grant has no refresh token, so an expired access token cannot be renewed.
+    #[error(
+        "the access token expired and the provider gave no refresh token; reconnect the account"
+    )]
     NoRefreshToken,
     /// The token endpoint or the store failed for now; the account stays ACTIVE.
+    #[error("the token could not be refreshed now: {0}")]
     Unavailable(String),
 }
 
-impl std::fmt::Display for RefreshError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            RefreshError::Expired(reason) => write!(f, "the account expired: {reason}"),
-            RefreshError::NotActive(status) => write!(f, "the account is {status}"),
-            RefreshError::NoRefreshToken => {
-                f.write_str("the access token expired and the provider gave no refresh token; reconnect the account")
-            }
-            RefreshError::Unavailable(why) => write!(f, "the token could not be refreshed now: {why}"),
-        }
-    }
+/// Why the OAuth client could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum OAuthError {
+    #[error("failed to build the HTTP client: {0}")]
+    HttpClient(#[source] reqwest::Error),
+}
+
+/// Why an account's sealed OAuth tokens could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenTokensError {
+    #[error("the credential of account {account_id} cannot be opened: {source}")]
+    Unseal {
+        account_id: String,
+        source: switchboard_crypto::CryptoError,
+    },
+    #[error("account {account_id} holds no OAuth tokens")]
+    NotOAuth { account_id: String },
 }
 
 /// OAuth operations shared by the gateway and the workers.
@@ -89,12 +101,12 @@ impl OAuth {
         sealer: Sealer,
         bus: Bus,
         redirect_uri: String,
-    ) -> Result<OAuth, String> {
+    ) -> Result<OAuth, OAuthError> {
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .user_agent("switchboard")
             .build()
-            .map_err(|e| e.to_string())?;
+            .map_err(OAuthError::HttpClient)?;
         Ok(OAuth {
             inner: Arc::new(Inner {
                 http,
@@ -171,14 +183,24 @@ impl OAuth {
     }
 
     /// Opens an account's sealed OAuth tokens.
-    pub fn open_tokens(&self, sealed: &[u8], account_id: &str) -> Result<OAuthTokens, String> {
-        let plain =
-            self.inner.sealer.open(sealed, account_id).map_err(|e| {
-                format!("the credential of account {account_id} cannot be opened: {e}")
+    pub fn open_tokens(
+        &self,
+        sealed: &[u8],
+        account_id: &str,
+    ) -> Result<OAuthTokens, OpenTokensError> {
+        let plain = self
+            .inner
+            .sealer
+            .open(sealed, account_id)
+            .map_err(|source| OpenTokensError::Unseal {
+                account_id: account_id.to_owned(),
+                source,
             })?;
         match Credential::from_bytes(&plain) {
             Ok(Credential::OAuth2(tokens)) => Ok(tokens),
-            _ => Err(format!("account {account_id} holds no OAuth tokens")),
+            _ => Err(OpenTokensError::NotOAuth {
+                account_id: account_id.to_owned(),
+            }),
         }
     }
 
@@ -279,7 +301,7 @@ impl OAuth {
         }
         let current = self
             .open_tokens(&stored.sealed, account_id)
-            .map_err(RefreshError::Unavailable)?;
+            .map_err(|e| RefreshError::Unavailable(e.to_string()))?;
         // Refreshed by someone else between our read and the lock.
         if newer(&current, held) {
             let _ = store.release_refresh_lock(project, account_id, owner).await;

@@ -43,8 +43,8 @@ pub enum PlatformError {
     Bus(#[from] BusError),
     #[error("crypto: {0} (set crypto.keys and crypto.current_key)")]
     Crypto(#[from] switchboard_crypto::CryptoError),
-    #[error("oauth: failed to build the HTTP client: {0}")]
-    OAuth(String),
+    #[error("oauth: {0}")]
+    OAuth(#[from] switchboard_oauth::OAuthError),
 }
 
 /// The handles every service shares: cheap to clone (each is a handle onto a shared pool or an
