@@ -128,6 +128,14 @@ impl Error {
         }
     }
 
+    /// The message as callers see it: internal details stay in the logs.
+    pub fn public_message(&self) -> String {
+        match self {
+            Error::Internal(_) => "internal error".to_owned(),
+            other => other.to_string(),
+        }
+    }
+
     /// The gRPC code.
     pub fn code(&self) -> Code {
         match self {
@@ -159,12 +167,7 @@ impl From<Error> for tonic::Status {
         if let Error::InvalidArgument { field, message, .. } = &err {
             details.add_bad_request_violation(field.clone(), message.clone());
         }
-        let message = match &err {
-            // Internal details stay in the logs.
-            Error::Internal(_) => "internal error".to_owned(),
-            other => other.to_string(),
-        };
-        tonic::Status::with_error_details(err.code(), message, details)
+        tonic::Status::with_error_details(err.code(), err.public_message(), details)
     }
 }
 

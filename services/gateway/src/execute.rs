@@ -96,6 +96,7 @@ async fn execute_tool_in_span(
     run(state, Caller::ApiKey(&secret), request.into_inner(), parent)
         .await
         .map(Response::new)
+        .map_err(Status::from)
 }
 
 /// ExecuteTool for a caller with a project API key (gRPC) or already known to be in a project
@@ -106,7 +107,7 @@ pub async fn run(
     caller: Caller<'_>,
     req: ExecuteToolRequest,
     parent: Option<&str>,
-) -> Result<ExecuteToolResponse, Status> {
+) -> Result<ExecuteToolResponse, Error> {
     let started = std::time::Instant::now();
     let (mode, timeout_ms) = match check_request(state, &req) {
         Ok(checked) => checked,
@@ -115,7 +116,7 @@ pub async fn run(
             if let Caller::ApiKey(secret) = caller {
                 state.store.authenticate(secret).await?;
             }
-            return Err(e.into());
+            return Err(e);
         }
     };
 
@@ -154,7 +155,7 @@ pub async fn run(
             Ok(prepared) => prepared,
             // Checked against a cached read: say so only after a fresh one agrees.
             Err(_) if from_cache => continue,
-            Err(e) => return Err(e.into()),
+            Err(e) => return Err(e),
         };
         let guard = read.guard(caller);
         match state
@@ -168,8 +169,7 @@ pub async fn run(
                     return Err(Error::Aborted {
                         reason: switchboard_core::reason::SESSION_CHANGING,
                         message: "the session or its user's accounts kept changing while the call was checked; retry it".into(),
-                    }
-                    .into());
+                    });
                 }
             }
             Created::New => break (read.project.clone(), prepared),
@@ -241,8 +241,7 @@ pub async fn run(
                         execution.id
                     ),
                 }
-            }
-            .into());
+            });
         }
     }
     switchboard_metrics::execution_accepted(&tool_toolkit);
@@ -301,8 +300,7 @@ pub async fn run(
         reason: switchboard_core::reason::EXECUTION_DEADLINE_EXCEEDED,
         message,
         execution_id: execution.id,
-    }
-    .into())
+    })
 }
 
 /// A call checked against a session read, ready to store and publish.
@@ -439,7 +437,7 @@ async fn existing(
     project: &str,
     earlier: Execution,
     traceparent: &str,
-) -> Result<ExecuteToolResponse, Status> {
+) -> Result<ExecuteToolResponse, Error> {
     tracing::debug!(execution_id = %earlier.id, "idempotency key reused; returning the earlier execution");
     if earlier.status() == ExecutionStatus::Queued {
         // The first attempt may have stopped (its gateway died) between storing the
@@ -462,8 +460,7 @@ async fn existing(
                     "the job bus is unavailable; execution {} is still queued, retry the call",
                     earlier.id
                 ),
-            }
-            .into());
+            });
         }
     }
     Ok(ExecuteToolResponse {

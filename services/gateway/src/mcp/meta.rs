@@ -482,12 +482,7 @@ async fn execute_one(
                 ))
             }
         }
-        Err(status) => {
-            let reason = tonic_types::StatusExt::get_details_error_info(&status)
-                .map(|i| i.reason)
-                .unwrap_or_else(|| format!("{:?}", status.code()));
-            Err(format!("{reason}: {}", status.message()))
-        }
+        Err(e) => Err(format!("{}: {}", e.reason(), e.public_message())),
     }
 }
 
