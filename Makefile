@@ -7,11 +7,15 @@ export CARGO_TERM_COLOR ?= never
 # The NATS and Redis that scripts/ensure-services.sh found or started.
 WITH_SERVICES = ./scripts/with-services.sh
 
-.PHONY: run test test-specs bench lint fmt deps services stop build clean-local
+.PHONY: run run-release test test-specs bench lint fmt deps services stop build clean-local
 
-## run: build (profile `local`: quick to build, optimised) and run the whole platform in one process
+## run: build (the dev profile: quick to build, shared with `make test`) and run the whole
+## platform in one process; `make run-release` runs the release build (`make bench`'s)
 run: services
-	$(WITH_SERVICES) $(CARGO) run --profile local -p switchboard-cli --bin switchboard -- dev
+	$(WITH_SERVICES) $(CARGO) run -p switchboard-cli --bin switchboard -- dev
+
+run-release: services
+	$(WITH_SERVICES) $(CARGO) run --release -p switchboard-cli --bin switchboard -- dev
 
 ## test: the whole suite (unit, integration against real NATS and Redis, deploy checks);
 ## needs nothing outside the repository
