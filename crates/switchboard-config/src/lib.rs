@@ -547,6 +547,197 @@ fn check_tls_files(section: &str, files: &[(&str, &Option<PathBuf>)]) -> Result<
     Ok(())
 }
 
+fn invalid(field: &str, problem: &str) -> ConfigError {
+    ConfigError::Invalid {
+        field: field.into(),
+        problem: problem.into(),
+    }
+}
+
+fn check_socket_addr(field: &str, addr: &str) -> Result<(), ConfigError> {
+    addr.parse::<std::net::SocketAddr>()
+        .map(|_| ())
+        .map_err(|_| invalid(field, "must be an ip:port socket address"))
+}
+
+fn check_http_url(field: &str, url: &str) -> Result<(), ConfigError> {
+    if url.starts_with("http://") || url.starts_with("https://") {
+        Ok(())
+    } else {
+        Err(invalid(field, "must be an http(s) URL"))
+    }
+}
+
+/// The first URL of a comma-separated list that has none of `schemes`.
+fn bad_url<'a>(urls: &'a str, schemes: &[&str]) -> Option<&'a str> {
+    urls.split(',')
+        .map(str::trim)
+        .find(|u| !schemes.iter().any(|s| u.starts_with(s)))
+}
+
+/// `cert_file` and `key_file` come together.
+fn check_pair(
+    section: &str,
+    cert: &Option<PathBuf>,
+    key: &Option<PathBuf>,
+) -> Result<(), ConfigError> {
+    match (cert.is_some(), key.is_some()) {
+        (true, false) => Err(invalid_pair(section, "key_file")),
+        (false, true) => Err(invalid_pair(section, "cert_file")),
+        _ => Ok(()),
+    }
+}
+
+impl GatewayConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        check_socket_addr("gateway.grpc_addr", &self.grpc_addr)?;
+        check_socket_addr("gateway.http_addr", &self.http_addr)?;
+        if let Some(url) = &self.public_url {
+            check_http_url("gateway.public_url", url)?;
+        }
+        if self.admin_token.as_ref().is_some_and(|t| t.len() < 16) {
+            return Err(invalid(
+                "gateway.admin_token",
+                "must be at least 16 characters",
+            ));
+        }
+        self.tls.validate("gateway.tls")
+    }
+}
+
+impl NatsConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        if bad_url(&self.url, &["nats://", "tls://"]).is_some() {
+            return Err(invalid("nats.url", "must be a nats:// or tls:// URL"));
+        }
+        if self.stream_prefix.is_empty()
+            || !self
+                .stream_prefix
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
+            return Err(invalid(
+                "nats.stream_prefix",
+                "must be letters, digits, '_' or '-'",
+            ));
+        }
+        if self.subject_prefix.is_empty()
+            || self
+                .subject_prefix
+                .chars()
+                .any(|c| c.is_whitespace() || c == '*' || c == '>')
+        {
+            return Err(invalid(
+                "nats.subject_prefix",
+                "must be a non-empty subject token without spaces or wildcards",
+            ));
+        }
+        self.tls.validate("nats.tls")
+    }
+}
+
+impl RedisConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        if bad_url(&self.url, &["redis://", "rediss://", "unix://"]).is_some() {
+            return Err(invalid(
+                "redis.url",
+                "must be a redis://, rediss:// or unix:// URL",
+            ));
+        }
+        self.tls.validate("redis.tls")?;
+        if let Some(name) = self.tls.first_set() {
+            if bad_url(&self.url, &["rediss://"]).is_some() {
+                return Err(invalid(
+                    &format!("redis.tls.{name}"),
+                    "TLS settings need rediss:// URLs in redis.url",
+                ));
+            }
+        }
+        if self.key_prefix.is_empty() || self.key_prefix.contains(['{', '}', ' ']) {
+            return Err(invalid(
+                "redis.key_prefix",
+                "must be non-empty, without braces or spaces",
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl ClientTlsConfig {
+    /// The name of the first file setting that is set.
+    fn first_set(&self) -> Option<&'static str> {
+        [
+            ("ca_file", &self.ca_file),
+            ("cert_file", &self.cert_file),
+            ("key_file", &self.key_file),
+        ]
+        .into_iter()
+        .find_map(|(name, file)| file.is_some().then_some(name))
+    }
+
+    fn validate(&self, section: &str) -> Result<(), ConfigError> {
+        check_tls_files(
+            section,
+            &[
+                ("ca_file", &self.ca_file),
+                ("cert_file", &self.cert_file),
+                ("key_file", &self.key_file),
+            ],
+        )?;
+        check_pair(section, &self.cert_file, &self.key_file)
+    }
+}
+
+impl ServerTlsConfig {
+    fn validate(&self, section: &str) -> Result<(), ConfigError> {
+        check_tls_files(
+            section,
+            &[
+                ("cert_file", &self.cert_file),
+                ("key_file", &self.key_file),
+                ("client_ca_file", &self.client_ca_file),
+            ],
+        )?;
+        check_pair(section, &self.cert_file, &self.key_file)?;
+        if self.client_ca_file.is_some() && self.cert_file.is_none() {
+            return Err(invalid(
+                &format!("{section}.client_ca_file"),
+                "needs cert_file and key_file (the server's own certificate)",
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl OAuthConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.link_ttl_secs == 0 || self.timeout_ms == 0 {
+            return Err(invalid(
+                "oauth.link_ttl_secs",
+                "link_ttl_secs and timeout_ms must be at least 1",
+            ));
+        }
+        for (slug, provider) in &self.providers {
+            for (name, url) in [
+                ("authorize_url", &provider.authorize_url),
+                ("token_url", &provider.token_url),
+                ("revoke_url", &provider.revoke_url),
+            ] {
+                if let Some(url) = url {
+                    check_http_url(&format!("oauth.providers.{slug}.{name}"), url)?;
+                }
+            }
+            if provider.client_id.is_some() != provider.client_secret.is_some() {
+                return Err(invalid(
+                    &format!("oauth.providers.{slug}.client_secret"),
+                    "a managed app needs both client_id and client_secret",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Where configuration comes from, lowest precedence first.
 #[derive(Debug, Clone, Default)]
 pub struct Sources {
@@ -612,148 +803,12 @@ impl Config {
         Ok(config)
     }
 
-    /// Checks values no type can express.
+    /// Checks values no type can express, section by section; the first problem is the error,
+    /// naming its field.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let invalid = |field: &str, problem: &str| ConfigError::Invalid {
-            field: field.into(),
-            problem: problem.into(),
-        };
-        for (field, addr) in [
-            ("gateway.grpc_addr", &self.gateway.grpc_addr),
-            ("gateway.http_addr", &self.gateway.http_addr),
-        ] {
-            if addr.parse::<std::net::SocketAddr>().is_err() {
-                return Err(invalid(field, "must be an ip:port socket address"));
-            }
-        }
-        if let Some(url) = &self.gateway.public_url {
-            if !(url.starts_with("http://") || url.starts_with("https://")) {
-                return Err(invalid("gateway.public_url", "must be an http(s) URL"));
-            }
-        }
-        if self
-            .gateway
-            .admin_token
-            .as_ref()
-            .is_some_and(|t| t.len() < 16)
-        {
-            return Err(invalid(
-                "gateway.admin_token",
-                "must be at least 16 characters",
-            ));
-        }
-        if self
-            .nats
-            .url
-            .split(',')
-            .any(|u| !u.trim().starts_with("nats://") && !u.trim().starts_with("tls://"))
-        {
-            return Err(invalid("nats.url", "must be a nats:// or tls:// URL"));
-        }
-        if self.nats.stream_prefix.is_empty()
-            || !self
-                .nats
-                .stream_prefix
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-        {
-            return Err(invalid(
-                "nats.stream_prefix",
-                "must be letters, digits, '_' or '-'",
-            ));
-        }
-        if self.nats.subject_prefix.is_empty()
-            || self
-                .nats
-                .subject_prefix
-                .chars()
-                .any(|c| c.is_whitespace() || c == '*' || c == '>')
-        {
-            return Err(invalid(
-                "nats.subject_prefix",
-                "must be a non-empty subject token without spaces or wildcards",
-            ));
-        }
-        if self.redis.url.split(',').any(|u| {
-            let u = u.trim();
-            !u.starts_with("redis://") && !u.starts_with("rediss://") && !u.starts_with("unix://")
-        }) {
-            return Err(invalid(
-                "redis.url",
-                "must be a redis://, rediss:// or unix:// URL",
-            ));
-        }
-        for (section, tls) in [("nats.tls", &self.nats.tls), ("redis.tls", &self.redis.tls)] {
-            check_tls_files(
-                section,
-                &[
-                    ("ca_file", &tls.ca_file),
-                    ("cert_file", &tls.cert_file),
-                    ("key_file", &tls.key_file),
-                ],
-            )?;
-            if tls.cert_file.is_some() != tls.key_file.is_some() {
-                return Err(invalid_pair(
-                    section,
-                    if tls.cert_file.is_some() {
-                        "key_file"
-                    } else {
-                        "cert_file"
-                    },
-                ));
-            }
-        }
-        if let Some(name) = [
-            ("ca_file", &self.redis.tls.ca_file),
-            ("cert_file", &self.redis.tls.cert_file),
-            ("key_file", &self.redis.tls.key_file),
-        ]
-        .into_iter()
-        .find_map(|(name, file)| file.is_some().then_some(name))
-        {
-            if self
-                .redis
-                .url
-                .split(',')
-                .any(|u| !u.trim().starts_with("rediss://"))
-            {
-                return Err(invalid(
-                    &format!("redis.tls.{name}"),
-                    "TLS settings need rediss:// URLs in redis.url",
-                ));
-            }
-        }
-        let gateway_tls = &self.gateway.tls;
-        check_tls_files(
-            "gateway.tls",
-            &[
-                ("cert_file", &gateway_tls.cert_file),
-                ("key_file", &gateway_tls.key_file),
-                ("client_ca_file", &gateway_tls.client_ca_file),
-            ],
-        )?;
-        if gateway_tls.cert_file.is_some() != gateway_tls.key_file.is_some() {
-            return Err(invalid_pair(
-                "gateway.tls",
-                if gateway_tls.cert_file.is_some() {
-                    "key_file"
-                } else {
-                    "cert_file"
-                },
-            ));
-        }
-        if gateway_tls.client_ca_file.is_some() && gateway_tls.cert_file.is_none() {
-            return Err(invalid(
-                "gateway.tls.client_ca_file",
-                "needs cert_file and key_file (the server's own certificate)",
-            ));
-        }
-        if self.redis.key_prefix.is_empty() || self.redis.key_prefix.contains(['{', '}', ' ']) {
-            return Err(invalid(
-                "redis.key_prefix",
-                "must be non-empty, without braces or spaces",
-            ));
-        }
+        self.gateway.validate()?;
+        self.nats.validate()?;
+        self.redis.validate()?;
         if let Some(url) = &self.telemetry.otlp_endpoint {
             let rest = url
                 .strip_prefix("http://")
@@ -766,18 +821,31 @@ impl Config {
             }
         }
         for (slug, url) in &self.catalog.base_urls {
-            if !(url.starts_with("http://") || url.starts_with("https://")) {
-                return Err(invalid(
-                    &format!("catalog.base_urls.{slug}"),
-                    "must be an http(s) URL",
-                ));
-            }
+            check_http_url(&format!("catalog.base_urls.{slug}"), url)?;
         }
         if !self.crypto.current_key.is_empty()
             && !self.crypto.keys.contains_key(&self.crypto.current_key)
         {
             return Err(invalid("crypto.current_key", "names no key in crypto.keys"));
         }
+        self.validate_limits()?;
+        self.oauth.validate()?;
+        let prefix = &self.sessions.meta_tool_prefix;
+        if prefix.is_empty()
+            || !prefix
+                .chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+        {
+            return Err(invalid(
+                "sessions.meta_tool_prefix",
+                "must be uppercase letters, digits and underscores",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Timeouts, queue sizes, concurrency and the triggers' schedule.
+    fn validate_limits(&self) -> Result<(), ConfigError> {
         if self.executions.default_timeout_ms == 0
             || self.executions.default_timeout_ms > self.executions.max_timeout_ms
         {
@@ -798,61 +866,11 @@ impl Config {
                 "ack_wait_secs and max_deliver must be at least 1",
             ));
         }
-        if self
-            .triggers
-            .http_addr
-            .parse::<std::net::SocketAddr>()
-            .is_err()
-        {
-            return Err(invalid(
-                "triggers.http_addr",
-                "must be an ip:port socket address",
-            ));
-        }
+        check_socket_addr("triggers.http_addr", &self.triggers.http_addr)?;
         if self.triggers.poll_lease_secs < 2 || self.triggers.webhook_max_failures == 0 {
             return Err(invalid(
                 "triggers.poll_lease_secs",
                 "poll_lease_secs must be at least 2 and webhook_max_failures at least 1",
-            ));
-        }
-        if self.oauth.link_ttl_secs == 0 || self.oauth.timeout_ms == 0 {
-            return Err(invalid(
-                "oauth.link_ttl_secs",
-                "link_ttl_secs and timeout_ms must be at least 1",
-            ));
-        }
-        for (slug, provider) in &self.oauth.providers {
-            for (name, url) in [
-                ("authorize_url", &provider.authorize_url),
-                ("token_url", &provider.token_url),
-                ("revoke_url", &provider.revoke_url),
-            ] {
-                if url
-                    .as_ref()
-                    .is_some_and(|u| !(u.starts_with("http://") || u.starts_with("https://")))
-                {
-                    return Err(invalid(
-                        &format!("oauth.providers.{slug}.{name}"),
-                        "must be an http(s) URL",
-                    ));
-                }
-            }
-            if provider.client_id.is_some() != provider.client_secret.is_some() {
-                return Err(invalid(
-                    &format!("oauth.providers.{slug}.client_secret"),
-                    "a managed app needs both client_id and client_secret",
-                ));
-            }
-        }
-        let prefix = &self.sessions.meta_tool_prefix;
-        if prefix.is_empty()
-            || !prefix
-                .chars()
-                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
-        {
-            return Err(invalid(
-                "sessions.meta_tool_prefix",
-                "must be uppercase letters, digits and underscores",
             ));
         }
         Ok(())
