@@ -198,6 +198,8 @@ pub const PROVIDER_ERROR: &str = "PROVIDER_ERROR";
 pub const PROVIDER_TIMEOUT: &str = "PROVIDER_TIMEOUT";
 /// The arguments could not be turned into a request (e.g. a path argument missing).
 pub const INVALID_REQUEST: &str = "INVALID_REQUEST";
+/// The job bus did not take the call (a full queue, or NATS down): it was not run.
+pub const NOT_ACCEPTED: &str = "NOT_ACCEPTED";
 /// The execution's deadline passed before it ran or finished.
 pub const TIMED_OUT: &str = "TIMED_OUT";
 /// An earlier attempt may have reached the provider and the tool is not idempotent: it was not

@@ -188,21 +188,46 @@ pub async fn run(
     tracing::debug!(execution_id = %execution.id, trace_id = %execution.trace_id, tool = %execution.tool_slug, "execution queued");
     let waiter = sync.then(|| state.results.wait_for(&execution.id));
 
+    publish(state, &project, &execution, &traceparent).await?;
+    switchboard_metrics::execution_accepted(&tool_toolkit);
+    // Observed on every way out from here: the answer, a timeout or an error.
+    let _timer = switchboard_metrics::execution_timer(
+        &tool_toolkit,
+        if sync { "sync" } else { "async" },
+        started,
+    );
+
+    let Some(waiter) = waiter else {
+        return Ok(ExecuteToolResponse {
+            execution: Some(execution),
+        });
+    };
+    wait(state, &project, execution, waiter, timeout_ms).await
+}
+
+/// Publishes the job of a stored QUEUED execution. Not accepted (a full queue, the bus down):
+/// the execution ends FAILED, unless a worker took it meanwhile, and the caller hears why.
+async fn publish(
+    state: &AppState,
+    project: &str,
+    execution: &Execution,
+    traceparent: &str,
+) -> Result<(), Error> {
     let job = switchboard_bus::Job {
-        project_id: project.clone(),
+        project_id: project.to_owned(),
         execution_id: execution.id.clone(),
     };
     if let Err(e) = state
         .bus
-        .publish_job(&tool_toolkit, &job, &traceparent)
+        .publish_job(&execution.toolkit, &job, traceparent)
         .await
     {
         let full = matches!(e, switchboard_bus::PublishError::Full);
         tracing::warn!(execution_id = %execution.id, error = %e, "job not accepted");
         let ended = end(
-            &execution,
+            execution,
             ExecutionStatus::Failed,
-            "NOT_ACCEPTED",
+            switchboard_core::reason::NOT_ACCEPTED,
             if full {
                 "the job queue is full; the call was not run"
             } else {
@@ -213,7 +238,7 @@ pub async fn run(
         // the job: then the execution is no longer QUEUED and the call counts as accepted.
         let not_run = state
             .store
-            .transition_execution(&project, &ended, &[ExecutionStatus::Queued])
+            .transition_execution(project, &ended, &[ExecutionStatus::Queued])
             .await
             .unwrap_or(true);
         if !not_run {
@@ -244,24 +269,24 @@ pub async fn run(
             });
         }
     }
-    switchboard_metrics::execution_accepted(&tool_toolkit);
-    // Observed on every way out from here: the answer, a timeout or an error.
-    let _timer = switchboard_metrics::execution_timer(
-        &tool_toolkit,
-        if sync { "sync" } else { "async" },
-        started,
-    );
+    Ok(())
+}
 
-    let Some(waiter) = waiter else {
-        return Ok(ExecuteToolResponse {
-            execution: Some(execution),
-        });
-    };
+/// Waits up to `timeout_ms` for the worker's reply to a sync call. No reply in time: the
+/// stored record if it finished anyway, else DEADLINE_EXCEEDED (and TIMED_OUT if no worker
+/// took it).
+async fn wait(
+    state: &AppState,
+    project: &str,
+    execution: Execution,
+    mut waiter: crate::results::Waiter,
+    timeout_ms: u32,
+) -> Result<ExecuteToolResponse, Error> {
+    let tool_toolkit = execution.toolkit.clone();
     let wait = Duration::from_millis(u64::from(timeout_ms));
-    let mut waiter = waiter;
     if let Ok(Ok(reply)) = tokio::time::timeout(wait, &mut waiter.receiver).await {
         let finished = if reply.in_store_only {
-            state.store.get_execution(&project, &execution.id).await?
+            state.store.get_execution(project, &execution.id).await?
         } else {
             reply.execution
         };
@@ -271,7 +296,7 @@ pub async fn run(
     }
     // No reply in time: it may have finished anyway (a lost reply), may still be running, or
     // no worker took it — then it ends TIMED_OUT here, and a worker that takes it later skips it.
-    let current = state.store.get_execution(&project, &execution.id).await?;
+    let current = state.store.get_execution(project, &execution.id).await?;
     if switchboard_store::is_terminal(current.status()) {
         return Ok(ExecuteToolResponse {
             execution: Some(current),
@@ -285,7 +310,7 @@ pub async fn run(
     );
     let message = if state
         .store
-        .transition_execution(&project, &timed_out, &[ExecutionStatus::Queued])
+        .transition_execution(project, &timed_out, &[ExecutionStatus::Queued])
         .await?
     {
         switchboard_metrics::execution_ended(&tool_toolkit, &execution.tool_slug, "TIMED_OUT");
