@@ -56,7 +56,21 @@ pub fn normalize(
 ) -> Result<(SessionConfig, Vec<v1::Warning>)> {
     let mut out = config.clone();
     let mut warnings = Vec::new();
+    toolkit_filter(&mut out, catalog)?;
+    tool_filters(&mut out, catalog)?;
+    tag_filter(&mut out)?;
+    auth_configs(&out, catalog)?;
+    manage_connections(&mut out)?;
+    let max_accounts = multi_account(&mut out)?;
+    connected_accounts(&mut out, catalog, max_accounts)?;
+    workbench(&mut out, &mut warnings)?;
+    preload(&mut out, catalog, &mut warnings)?;
+    scope_warnings(&out, catalog, &mut warnings);
+    Ok((out, warnings))
+}
 
+/// The toolkit filter: enable or disable, with known toolkits.
+fn toolkit_filter(out: &mut SessionConfig, catalog: &Catalog) -> Result<()> {
     if let Some(filter) = &mut out.toolkits {
         match (&mut filter.enable, &mut filter.disable) {
             (Some(_), Some(_)) => {
@@ -81,7 +95,11 @@ pub fn normalize(
             }
         }
     }
+    Ok(())
+}
 
+/// Per-toolkit tool filters: exactly one of enable, disable or tags, each naming what the toolkit has.
+fn tool_filters(out: &mut SessionConfig, catalog: &Catalog) -> Result<()> {
     for (toolkit_slug, filter) in out.tools.iter_mut() {
         let field = format!("config.tools.{toolkit_slug}");
         let toolkit = catalog.toolkit(toolkit_slug).ok_or_else(|| {
@@ -149,7 +167,11 @@ pub fn normalize(
             }
         }
     }
+    Ok(())
+}
 
+/// The hint-tag filter: known hint tags, none both enabled and disabled.
+fn tag_filter(out: &mut SessionConfig) -> Result<()> {
     if let Some(tags) = &mut out.tags {
         dedup(&mut tags.enable);
         dedup(&mut tags.disable);
@@ -175,7 +197,11 @@ pub fn normalize(
             ));
         }
     }
+    Ok(())
+}
 
+/// Pinned auth configs: a known toolkit and an `ac_…` id each.
+fn auth_configs(out: &SessionConfig, catalog: &Catalog) -> Result<()> {
     for (toolkit, ac) in &out.auth_configs {
         let field = format!("config.auth_configs.{toolkit}");
         if catalog.toolkit(toolkit).is_none() {
@@ -193,7 +219,11 @@ pub fn normalize(
             ));
         }
     }
+    Ok(())
+}
 
+/// Connection management: defaults filled in, an http(s) callback URL.
+fn manage_connections(out: &mut SessionConfig) -> Result<()> {
     if let Some(mc) = &mut out.manage_connections {
         mc.enable.get_or_insert(true);
         mc.enable_connection_removal.get_or_insert(true);
@@ -206,7 +236,11 @@ pub fn normalize(
             ));
         }
     }
+    Ok(())
+}
 
+/// Multiple accounts per toolkit: the limit in range; the limit that applies (1 when off).
+fn multi_account(out: &mut SessionConfig) -> Result<usize> {
     if let Some(ma) = &mut out.multi_account {
         let max = *ma
             .max_accounts_per_toolkit
@@ -223,13 +257,20 @@ pub fn normalize(
             ));
         }
     }
-    let max_accounts = match &out.multi_account {
+    Ok(match &out.multi_account {
         Some(ma) if ma.enable => {
             ma.max_accounts_per_toolkit.unwrap_or(DEFAULT_MAX_ACCOUNTS) as usize
         }
         _ => 1,
-    };
+    })
+}
 
+/// Pinned connected accounts: a known toolkit, 1 to `max_accounts` `ca_…` ids each.
+fn connected_accounts(
+    out: &mut SessionConfig,
+    catalog: &Catalog,
+    max_accounts: usize,
+) -> Result<()> {
     for (toolkit, accounts) in out.connected_accounts.iter_mut() {
         let field = format!("config.connected_accounts.{toolkit}");
         if catalog.toolkit(toolkit).is_none() {
@@ -269,7 +310,11 @@ pub fn normalize(
             }
         }
     }
+    Ok(())
+}
 
+/// The workbench: the offload threshold in range; a warning that it is not offered yet.
+fn workbench(out: &mut SessionConfig, warnings: &mut Vec<v1::Warning>) -> Result<()> {
     if let Some(wb) = &mut out.workbench {
         let threshold = *wb
             .auto_offload_threshold
@@ -293,11 +338,19 @@ pub fn normalize(
             ));
         }
     }
+    Ok(())
+}
 
+/// Preloaded tools: tools or all (with a positive filter, capped), each inside the session's scope.
+fn preload(
+    out: &mut SessionConfig,
+    catalog: &Catalog,
+    warnings: &mut Vec<v1::Warning>,
+) -> Result<()> {
     if let Some(preload) = &mut out.preload {
         dedup(&mut preload.tools);
     }
-    let scope = Scope::new(&out, catalog);
+    let scope = Scope::new(out, catalog);
     if let Some(preload) = &out.preload {
         if preload.all && !preload.tools.is_empty() {
             return Err(Error::invalid(
@@ -346,7 +399,12 @@ pub fn normalize(
             }
         }
     }
+    Ok(())
+}
 
+/// Warnings about filters with no effect and a session that leaves no tool.
+fn scope_warnings(out: &SessionConfig, catalog: &Catalog, warnings: &mut Vec<v1::Warning>) {
+    let scope = Scope::new(out, catalog);
     for slug in out.tools.keys() {
         if !scope.toolkit_enabled(slug) {
             warnings.push(warning(
@@ -382,7 +440,6 @@ pub fn normalize(
             "the session's filters leave no tool the agent can use",
         ));
     }
-    Ok((out, warnings))
 }
 
 fn check_toolkits(slugs: &mut Vec<String>, field: &str, catalog: &Catalog) -> Result<()> {
