@@ -300,52 +300,8 @@ pub async fn authorize(
         }
         None => choose_auth_config(state, project, &config, toolkit).await?,
     };
-    if auth_config.scheme == AuthScheme::NoAuth.as_str() {
-        return Err(Error::FailedPrecondition {
-            reason: switchboard_core::reason::NO_AUTH_TOOLKIT,
-            message: format!("auth config {} needs no account", auth_config.id),
-        });
-    }
-    if auth_config.scheme == AuthScheme::Oauth2.as_str() {
-        // Fail now, not on the user's screen, when the app is incomplete.
-        state.oauth.app_for(project, &auth_config).await?;
-    } else if !req.scopes.is_empty() {
-        return Err(Error::invalid(
-            switchboard_core::reason::SCOPES_NOT_APPLICABLE,
-            "scopes",
-            format!("{} auth configs have no scopes", auth_config.scheme),
-        ));
-    }
-    if let Some(account) = existing {
-        if account.status == switchboard_core::accounts::DISABLED {
-            return Err(Error::FailedPrecondition {
-                reason: switchboard_core::reason::ACCOUNT_DISABLED,
-                message: format!(
-                    "account {} is disabled; enable it before reconnecting",
-                    account.id
-                ),
-            });
-        }
-    } else {
-        let active = accounts
-            .iter()
-            .filter(|a| a.toolkit == slug && a.status == ACTIVE)
-            .count();
-        let limit = match config.multi_account.as_ref().filter(|m| m.enable) {
-            Some(m) => usize::try_from(m.max_accounts_per_toolkit.unwrap_or(5)).unwrap_or(5),
-            None => 1,
-        };
-        if active >= limit {
-            return Err(Error::FailedPrecondition {
-                reason: switchboard_core::reason::ACCOUNT_LIMIT_REACHED,
-                message: if limit == 1 {
-                    format!("the user already has a {slug} account; reconnect it by its alias, or enable multi_account in the session")
-                } else {
-                    format!("the user already has {active} {slug} accounts, this session's limit")
-                },
-            });
-        }
-    }
+    check_auth_config(state, project, &auth_config, &req.scopes).await?;
+    check_account_room(existing, &accounts, slug, &config)?;
 
     let now = now_ms();
     let ttl = Duration::from_secs(state.config.oauth.link_ttl_secs);
@@ -398,6 +354,74 @@ pub async fn authorize(
         &record,
         format!("{}/connect/{token}", state.public_url),
     ))
+}
+
+/// Whether `auth_config` can connect an account with `scopes`: not NO_AUTH, an OAuth app that
+/// is complete (checked now rather than on the user's screen), scopes only for OAuth 2.0.
+async fn check_auth_config(
+    state: &AppState,
+    project: &str,
+    auth_config: &AuthConfig,
+    scopes: &[String],
+) -> Result<(), Error> {
+    if auth_config.scheme == AuthScheme::NoAuth.as_str() {
+        return Err(Error::FailedPrecondition {
+            reason: switchboard_core::reason::NO_AUTH_TOOLKIT,
+            message: format!("auth config {} needs no account", auth_config.id),
+        });
+    }
+    if auth_config.scheme == AuthScheme::Oauth2.as_str() {
+        // Fail now, not on the user's screen, when the app is incomplete.
+        state.oauth.app_for(project, auth_config).await?;
+    } else if !scopes.is_empty() {
+        return Err(Error::invalid(
+            switchboard_core::reason::SCOPES_NOT_APPLICABLE,
+            "scopes",
+            format!("{} auth configs have no scopes", auth_config.scheme),
+        ));
+    }
+    Ok(())
+}
+
+/// Whether the user may connect (or reconnect) an account of `slug`: a reconnected account is
+/// not disabled; a new one stays within the session's accounts per toolkit.
+fn check_account_room(
+    existing: Option<&ConnectedAccount>,
+    accounts: &[ConnectedAccount],
+    slug: &str,
+    config: &switchboard_proto::v1::SessionConfig,
+) -> Result<(), Error> {
+    if let Some(account) = existing {
+        if account.status == switchboard_core::accounts::DISABLED {
+            return Err(Error::FailedPrecondition {
+                reason: switchboard_core::reason::ACCOUNT_DISABLED,
+                message: format!(
+                    "account {} is disabled; enable it before reconnecting",
+                    account.id
+                ),
+            });
+        }
+    } else {
+        let active = accounts
+            .iter()
+            .filter(|a| a.toolkit == slug && a.status == ACTIVE)
+            .count();
+        let limit = match config.multi_account.as_ref().filter(|m| m.enable) {
+            Some(m) => usize::try_from(m.max_accounts_per_toolkit.unwrap_or(5)).unwrap_or(5),
+            None => 1,
+        };
+        if active >= limit {
+            return Err(Error::FailedPrecondition {
+                reason: switchboard_core::reason::ACCOUNT_LIMIT_REACHED,
+                message: if limit == 1 {
+                    format!("the user already has a {slug} account; reconnect it by its alias, or enable multi_account in the session")
+                } else {
+                    format!("the user already has {active} {slug} accounts, this session's limit")
+                },
+            });
+        }
+    }
+    Ok(())
 }
 
 /// SessionService.WaitForConnection.
