@@ -40,17 +40,6 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Stops an account's triggers and announces each with `trigger.disabled`.
-pub async fn stop_account_triggers(
-    state: &AppState,
-    project: &str,
-    account: &ConnectedAccount,
-    reason: &str,
-) {
-    switchboard_oauth::stop_account_triggers(&state.store, &state.bus, project, account, reason)
-        .await
-}
-
 pub struct TriggerApi {
     state: AppState,
     http: reqwest::Client,

@@ -478,8 +478,9 @@ impl ConnectionService for ConnectionApi {
                 DISABLED_BY_API,
             )
             .await?;
-        crate::triggers::stop_account_triggers(
-            &self.state,
+        switchboard_oauth::stop_account_triggers(
+            &self.state.store,
+            &self.state.bus,
             &project,
             &account,
             &format!("its connected account {} was disabled", account.id),
@@ -505,8 +506,9 @@ impl ConnectionService for ConnectionApi {
         }
         self.state.store.delete_account(&project, id).await?;
         tracing::debug!(project_id = %project, account_id = %id, "connected account deleted");
-        crate::triggers::stop_account_triggers(
-            &self.state,
+        switchboard_oauth::stop_account_triggers(
+            &self.state.store,
+            &self.state.bus,
             &project,
             &stored.account,
             &format!("its connected account {id} was deleted"),
