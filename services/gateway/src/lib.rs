@@ -2,21 +2,13 @@
 //! and the HTTP side (health and readiness now; MCP, Connect Links and the OAuth callback
 //! later). It keeps no state of its own: any replica serves any session.
 
-mod auth;
-mod connect;
+mod app;
 mod error;
-mod execute;
 mod grpc;
 mod http;
-mod links;
 mod mcp;
-mod results;
-mod session_cache;
 mod state;
-mod subscribe;
 mod tls;
-mod triggers;
-mod view;
 
 use std::net::SocketAddr;
 
@@ -88,7 +80,7 @@ pub async fn run(
         .unwrap_or_else(|| format!("http://{http_addr}"))
         .trim_end_matches('/')
         .to_owned();
-    let results = results::Results::start(&platform.bus, shutdown.clone())
+    let results = app::results::Results::start(&platform.bus, shutdown.clone())
         .await
         .map_err(|e| GatewayError::Serve(format!("failed to subscribe to worker replies: {e}")))?;
     let oauth = platform.oauth(format!("{public_url}/oauth/callback"))?;
@@ -116,7 +108,7 @@ async fn serve(
         .set_serving::<AdminServiceServer<grpc::admin::AdminApi>>()
         .await;
     health_reporter
-        .set_serving::<TriggerServiceServer<triggers::TriggerApi>>()
+        .set_serving::<TriggerServiceServer<grpc::triggers::TriggerApi>>()
         .await;
     // Both reflection versions: v1, and v1alpha for clients that only speak the older one.
     let reflection = || {
@@ -164,7 +156,7 @@ async fn serve(
         .add_service(AdminServiceServer::new(grpc::admin::AdminApi::new(
             state.clone(),
         )))
-        .add_service(TriggerServiceServer::new(triggers::TriggerApi::new(
+        .add_service(TriggerServiceServer::new(grpc::triggers::TriggerApi::new(
             state.clone(),
         )))
         .serve_with_incoming_shutdown(

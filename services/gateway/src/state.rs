@@ -25,7 +25,7 @@ pub struct Inner {
     /// Seals credentials before they are stored.
     pub sealer: Sealer,
     /// Routes worker replies to waiting sync calls.
-    pub results: crate::results::Results,
+    pub results: crate::app::results::Results,
     /// Public base URL of the HTTP side, without a trailing slash.
     pub public_url: String,
     /// OAuth flows, refresh and revocation.
@@ -33,14 +33,16 @@ pub struct Inner {
     /// Cancelled when the gateway stops: long-lived streams end with it.
     pub shutdown: tokio_util::sync::CancellationToken,
     /// The sessions ExecuteTool last read (confirmed whenever one is used).
-    pub sessions: crate::session_cache::SessionCache,
+    pub sessions: crate::app::session_cache::SessionCache,
+    /// Calls to providers the gateway makes itself (webhook registration at GitHub).
+    pub provider_http: reqwest::Client,
 }
 
 impl AppState {
     /// The state for one gateway on `platform`'s shared handles.
     pub fn new(
         platform: &switchboard_platform::Platform,
-        results: crate::results::Results,
+        results: crate::app::results::Results,
         public_url: String,
         oauth: switchboard_oauth::OAuth,
         shutdown: tokio_util::sync::CancellationToken,
@@ -58,6 +60,10 @@ impl AppState {
                 oauth,
                 shutdown,
                 sessions: Default::default(),
+                provider_http: reqwest::Client::builder()
+                    .timeout(std::time::Duration::from_secs(15))
+                    .build()
+                    .unwrap_or_default(),
             }),
         }
     }

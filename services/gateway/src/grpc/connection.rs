@@ -1,40 +1,13 @@
-//! ConnectionService: auth configs and connected accounts with static credentials. Every call
-//! is in the project of its API key; an auth config or account of another project is
-//! NOT_FOUND. A credential is sealed with the account id as associated data before it is
-//! stored, and no response, log or error carries it.
+//! ConnectionService: auth configs and connected accounts. The gRPC adapter over
+//! the use cases in `crate::app`.
 
-pub(crate) mod input;
-
-use std::sync::Arc;
-use std::time::SystemTime;
-
-use switchboard_catalog::spec::AuthScheme;
-use switchboard_catalog::Toolkit;
-use switchboard_core::accounts::{ACTIVE, DISABLED};
-use switchboard_core::ids::new_id;
-use switchboard_core::page::{decode_token, encode_token, page_size};
-use switchboard_core::session_config::validate_user_id;
-use switchboard_core::Error;
-use switchboard_proto::v1::{
-    connection_service_server::ConnectionService, AuthConfig, ConnectedAccount,
-    CreateAuthConfigRequest, CreateAuthConfigResponse, CreateConnectedAccountRequest,
-    CreateConnectedAccountResponse, DeleteAuthConfigRequest, DeleteAuthConfigResponse,
-    DeleteConnectedAccountRequest, DeleteConnectedAccountResponse, DisableConnectedAccountRequest,
-    DisableConnectedAccountResponse, EnableConnectedAccountRequest, EnableConnectedAccountResponse,
-    GetAuthConfigRequest, GetAuthConfigResponse, GetConnectedAccountRequest,
-    GetConnectedAccountResponse, ListAuthConfigsRequest, ListAuthConfigsResponse,
-    ListConnectedAccountsRequest, ListConnectedAccountsResponse, UpdateAuthConfigRequest,
-    UpdateAuthConfigResponse,
-};
-use switchboard_store::AccountFilter;
+use switchboard_proto::v1::connection_service_server::ConnectionService;
+use switchboard_proto::v1::*;
 use tonic::{Request, Response, Status};
 
-use crate::auth;
-use crate::grpc::{check_name, required};
+use crate::app::connections;
+use crate::grpc::auth;
 use crate::state::AppState;
-
-/// Why an account is DISABLED after DisableConnectedAccount.
-const DISABLED_BY_API: &str = "disabled by the API";
 
 pub struct ConnectionApi {
     state: AppState,
@@ -43,87 +16,6 @@ pub struct ConnectionApi {
 impl ConnectionApi {
     pub fn new(state: AppState) -> ConnectionApi {
         ConnectionApi { state }
-    }
-
-    /// The catalog's toolkit `slug` (`field` names it in the error).
-    fn known_toolkit(&self, slug: &str, field: &str) -> Result<&Arc<Toolkit>, Error> {
-        self.state.catalog.toolkit(slug).ok_or_else(|| {
-            Error::invalid(
-                switchboard_core::reason::UNKNOWN_TOOLKIT,
-                field,
-                format!("unknown toolkit {slug:?}"),
-            )
-        })
-    }
-
-    /// Seals a custom OAuth app's client secret with the auth config id as associated data.
-    fn seal_secret(&self, secret: &str, auth_config_id: &str) -> Result<Vec<u8>, Error> {
-        self.state
-            .sealer
-            .seal(secret.as_bytes(), auth_config_id)
-            .map_err(|e| Error::Internal(format!("sealing a client secret failed: {e}")))
-    }
-
-    async fn set_status(
-        &self,
-        project: &str,
-        id: &str,
-        status: &str,
-        reason: &str,
-    ) -> Result<ConnectedAccount, Error> {
-        required(id, "connected_account_id")?;
-        let account = self
-            .state
-            .store
-            .set_account_status(project, id, status, reason)
-            .await?;
-        tracing::debug!(project_id = %project, account_id = %id, status, "account status set");
-        Ok(account)
-    }
-}
-
-impl ConnectionApi {
-    /// Revokes an OAuth grant at the provider when the toolkit declares how (best effort: the
-    /// account goes either way, and a failure is logged without any token).
-    async fn revoke(&self, project: &str, stored: &switchboard_store::StoredAccount) {
-        let account = &stored.account;
-        let Ok(auth_config) = self
-            .state
-            .store
-            .get_auth_config(project, &account.auth_config_id)
-            .await
-        else {
-            return;
-        };
-        let Ok(app) = self.state.oauth.app_for(project, &auth_config).await else {
-            return;
-        };
-        if app.revoke.is_none() {
-            return;
-        }
-        let Ok(tokens) = self.state.oauth.open_tokens(&stored.sealed, &account.id) else {
-            return;
-        };
-        let revoked = switchboard_oauth::flow::revoke(
-            self.state.oauth.http(),
-            &app,
-            &tokens,
-            self.state.oauth.timeout(),
-        )
-        .await;
-        tracing::info!(project_id = project, account_id = %account.id, revoked, "OAuth grant revocation on delete");
-    }
-}
-
-fn now() -> prost_types::Timestamp {
-    prost_types::Timestamp::from(SystemTime::now())
-}
-
-/// The page token after the last item of a page that has more.
-fn next_token(more: bool, last: Option<&str>) -> String {
-    match (more, last) {
-        (true, Some(last)) => encode_token(last),
-        _ => String::new(),
     }
 }
 
@@ -134,86 +26,9 @@ impl ConnectionService for ConnectionApi {
         request: Request<CreateAuthConfigRequest>,
     ) -> Result<Response<CreateAuthConfigResponse>, Status> {
         let project = auth::project(&self.state, request.metadata()).await?;
-        let req = request.into_inner();
-        let slug = required(&req.toolkit, "toolkit")?;
-        let toolkit = self.known_toolkit(slug, "toolkit")?;
-        let scheme = input::auth_config_scheme(toolkit, req.scheme.trim())?;
-        let name = req.name.trim();
-        check_name(name, "name", true)?;
-        let created = now();
-        let mut config = AuthConfig {
-            id: new_id("ac"),
-            toolkit: toolkit.slug.clone(),
-            scheme: scheme.as_str().to_owned(),
-            name: if name.is_empty() {
-                format!("{} {}", toolkit.spec.name, scheme.as_str())
-            } else {
-                name.to_owned()
-            },
-            create_time: Some(created),
-            update_time: Some(created),
-            ..Default::default()
-        };
-        let mut sealed_secret = None;
-        if scheme == AuthScheme::Oauth2 {
-            crate::connect::check_scopes(&req.scopes, "scopes")?;
-            config.scopes = req.scopes;
-            if !req.redirect_uri.is_empty() {
-                crate::connect::check_callback_url(&req.redirect_uri, "redirect_uri")?;
-                config.redirect_uri = req.redirect_uri;
-            }
-            match req.oauth2_client {
-                Some(client) => {
-                    input::check_client(&client, "oauth2_client")?;
-                    config.client_id = client.client_id;
-                    sealed_secret = Some(self.seal_secret(&client.client_secret, &config.id)?);
-                }
-                None => {
-                    if !config.redirect_uri.is_empty() {
-                        return Err(Error::invalid(
-                            switchboard_core::reason::REDIRECT_URI_NEEDS_CLIENT,
-                            "redirect_uri",
-                            "only an auth config with its own oauth2_client can set a redirect URI",
-                        )
-                        .into());
-                    }
-                    if !switchboard_oauth::app::has_managed_app(&self.state.config.oauth, slug) {
-                        return Err(Error::FailedPrecondition {
-                            reason: switchboard_core::reason::MANAGED_APP_NOT_CONFIGURED,
-                            message: format!("this server has no managed OAuth app for {slug}; pass your own oauth2_client"),
-                        }.into());
-                    }
-                    config.is_managed = true;
-                }
-            }
-        } else if !req.scopes.is_empty()
-            || req.oauth2_client.is_some()
-            || !req.redirect_uri.is_empty()
-        {
-            return Err(Error::invalid(
-                switchboard_core::reason::OAUTH_FIELDS_NOT_APPLICABLE,
-                if !req.scopes.is_empty() {
-                    "scopes"
-                } else if req.oauth2_client.is_some() {
-                    "oauth2_client"
-                } else {
-                    "redirect_uri"
-                },
-                format!(
-                    "{} auth configs take no scopes, OAuth client or redirect URI",
-                    scheme.as_str()
-                ),
-            )
-            .into());
-        }
-        self.state
-            .store
-            .create_auth_config(&project, &config, sealed_secret.as_deref())
-            .await?;
-        tracing::debug!(project_id = %project, auth_config_id = %config.id, toolkit = %config.toolkit, "auth config created");
-        Ok(Response::new(CreateAuthConfigResponse {
-            auth_config: Some(config),
-        }))
+        Ok(Response::new(
+            connections::create_auth_config(&self.state, &project, request.into_inner()).await?,
+        ))
     }
 
     async fn get_auth_config(
@@ -221,11 +36,9 @@ impl ConnectionService for ConnectionApi {
         request: Request<GetAuthConfigRequest>,
     ) -> Result<Response<GetAuthConfigResponse>, Status> {
         let project = auth::project(&self.state, request.metadata()).await?;
-        let id = required(&request.get_ref().auth_config_id, "auth_config_id")?;
-        let config = self.state.store.get_auth_config(&project, id).await?;
-        Ok(Response::new(GetAuthConfigResponse {
-            auth_config: Some(config),
-        }))
+        Ok(Response::new(
+            connections::get_auth_config(&self.state, &project, request.into_inner()).await?,
+        ))
     }
 
     async fn list_auth_configs(
@@ -233,23 +46,9 @@ impl ConnectionService for ConnectionApi {
         request: Request<ListAuthConfigsRequest>,
     ) -> Result<Response<ListAuthConfigsResponse>, Status> {
         let project = auth::project(&self.state, request.metadata()).await?;
-        let req = request.into_inner();
-        let size = page_size(req.page_size, "page_size")?;
-        let after = decode_token(&req.page_token, "page_token")?;
-        let toolkit = (!req.toolkit.is_empty()).then_some(req.toolkit.as_str());
-        if let Some(t) = toolkit {
-            self.known_toolkit(t, "toolkit")?;
-        }
-        let (auth_configs, more) = self
-            .state
-            .store
-            .list_auth_configs(&project, toolkit, after.as_deref(), size)
-            .await?;
-        let next_page_token = next_token(more, auth_configs.last().map(|c| c.id.as_str()));
-        Ok(Response::new(ListAuthConfigsResponse {
-            auth_configs,
-            next_page_token,
-        }))
+        Ok(Response::new(
+            connections::list_auth_configs(&self.state, &project, request.into_inner()).await?,
+        ))
     }
 
     async fn update_auth_config(
@@ -257,80 +56,9 @@ impl ConnectionService for ConnectionApi {
         request: Request<UpdateAuthConfigRequest>,
     ) -> Result<Response<UpdateAuthConfigResponse>, Status> {
         let project = auth::project(&self.state, request.metadata()).await?;
-        let req = request.into_inner();
-        let id = required(&req.auth_config_id, "auth_config_id")?;
-        let mut config = self.state.store.get_auth_config(&project, id).await?;
-        let paths = req.update_mask.map(|m| m.paths).unwrap_or_default();
-        let oauth = config.scheme == AuthScheme::Oauth2.as_str();
-        let mut sealed_secret: Option<Vec<u8>> = None;
-        for path in &paths {
-            match path.as_str() {
-                "name" => {
-                    let name = req.name.trim();
-                    check_name(name, "name", true)?;
-                    config.name = if name.is_empty() {
-                        format!("{} {}", config.toolkit, config.scheme)
-                    } else {
-                        name.to_owned()
-                    };
-                }
-                "scopes" | "oauth2_client" | "redirect_uri" if !oauth => {
-                    return Err(Error::invalid(
-                        switchboard_core::reason::OAUTH_FIELDS_NOT_APPLICABLE,
-                        path.clone(),
-                        format!(
-                            "{} auth configs take no scopes, OAuth client or redirect URI",
-                            config.scheme
-                        ),
-                    )
-                    .into());
-                }
-                "scopes" => {
-                    crate::connect::check_scopes(&req.scopes, "scopes")?;
-                    config.scopes.clone_from(&req.scopes);
-                }
-                "oauth2_client" | "redirect_uri" if config.is_managed => {
-                    return Err(Error::invalid(
-                        switchboard_core::reason::MANAGED_APP,
-                        path.clone(),
-                        "this auth config uses the platform's managed app; create one with your own oauth2_client instead",
-                    ).into());
-                }
-                "oauth2_client" => {
-                    let client = req.oauth2_client.clone().unwrap_or_default();
-                    input::check_client(&client, "oauth2_client")?;
-                    config.client_id = client.client_id;
-                    sealed_secret = Some(self.seal_secret(&client.client_secret, &config.id)?);
-                }
-                "redirect_uri" => {
-                    if !req.redirect_uri.is_empty() {
-                        crate::connect::check_callback_url(&req.redirect_uri, "redirect_uri")?;
-                    }
-                    config.redirect_uri.clone_from(&req.redirect_uri);
-                }
-                other => {
-                    return Err(Error::invalid(
-                        switchboard_core::reason::UNKNOWN_FIELD,
-                        "update_mask",
-                        format!(
-                        "{other:?} cannot be updated (name, scopes, oauth2_client, redirect_uri)"
-                    ),
-                    )
-                    .into())
-                }
-            }
-        }
-        if !paths.is_empty() {
-            config.update_time = Some(now());
-            self.state
-                .store
-                .update_auth_config(&project, &config, sealed_secret.as_deref())
-                .await?;
-            tracing::debug!(project_id = %project, auth_config_id = %config.id, "auth config updated");
-        }
-        Ok(Response::new(UpdateAuthConfigResponse {
-            auth_config: Some(config),
-        }))
+        Ok(Response::new(
+            connections::update_auth_config(&self.state, &project, request.into_inner()).await?,
+        ))
     }
 
     async fn delete_auth_config(
@@ -338,10 +66,9 @@ impl ConnectionService for ConnectionApi {
         request: Request<DeleteAuthConfigRequest>,
     ) -> Result<Response<DeleteAuthConfigResponse>, Status> {
         let project = auth::project(&self.state, request.metadata()).await?;
-        let id = required(&request.get_ref().auth_config_id, "auth_config_id")?;
-        self.state.store.delete_auth_config(&project, id).await?;
-        tracing::debug!(project_id = %project, auth_config_id = %id, "auth config deleted");
-        Ok(Response::new(DeleteAuthConfigResponse {}))
+        Ok(Response::new(
+            connections::delete_auth_config(&self.state, &project, request.into_inner()).await?,
+        ))
     }
 
     async fn create_connected_account(
@@ -349,53 +76,10 @@ impl ConnectionService for ConnectionApi {
         request: Request<CreateConnectedAccountRequest>,
     ) -> Result<Response<CreateConnectedAccountResponse>, Status> {
         let project = auth::project(&self.state, request.metadata()).await?;
-        let req = request.into_inner();
-        validate_user_id(&req.user_id, "user_id")?;
-        let auth_config_id = required(&req.auth_config_id, "auth_config_id")?;
-        input::check_alias(&req.alias)?;
-        let config = self
-            .state
-            .store
-            .get_auth_config(&project, auth_config_id)
-            .await?;
-        if config.scheme == AuthScheme::Oauth2.as_str() {
-            return Err(Error::FailedPrecondition {
-                reason: switchboard_core::reason::OAUTH_NEEDS_AUTHORIZE,
-                message: format!(
-                    "auth config {} uses OAUTH2: connect accounts with SessionService.Authorize, which sends the user through the provider",
-                    config.id
-                ),
-            }.into());
-        }
-        let credential = input::credential(&config.scheme, &config.id, req.credential)?;
-        let created = now();
-        let account = ConnectedAccount {
-            id: new_id("ca"),
-            user_id: req.user_id,
-            toolkit: config.toolkit,
-            auth_config_id: config.id,
-            alias: req.alias,
-            status: ACTIVE.to_owned(),
-            status_reason: String::new(),
-            scheme: config.scheme,
-            create_time: Some(created),
-            update_time: Some(created),
-            ..Default::default()
-        };
-        // The account id is the associated data: the ciphertext opens for this account only.
-        let sealed = self
-            .state
-            .sealer
-            .seal(&credential.to_bytes(), &account.id)
-            .map_err(|e| Error::Internal(format!("sealing a credential failed: {e}")))?;
-        self.state
-            .store
-            .create_account(&project, &account, &sealed)
-            .await?;
-        tracing::debug!(project_id = %project, account_id = %account.id, toolkit = %account.toolkit, "connected account created");
-        Ok(Response::new(CreateConnectedAccountResponse {
-            connected_account: Some(account),
-        }))
+        Ok(Response::new(
+            connections::create_connected_account(&self.state, &project, request.into_inner())
+                .await?,
+        ))
     }
 
     async fn get_connected_account(
@@ -403,15 +87,9 @@ impl ConnectionService for ConnectionApi {
         request: Request<GetConnectedAccountRequest>,
     ) -> Result<Response<GetConnectedAccountResponse>, Status> {
         let project = auth::project(&self.state, request.metadata()).await?;
-        let id = required(
-            &request.get_ref().connected_account_id,
-            "connected_account_id",
-        )?;
-        // Only the record leaves; the sealed credential stays here.
-        let account = self.state.store.get_account(&project, id).await?.account;
-        Ok(Response::new(GetConnectedAccountResponse {
-            connected_account: Some(account),
-        }))
+        Ok(Response::new(
+            connections::get_connected_account(&self.state, &project, request.into_inner()).await?,
+        ))
     }
 
     async fn list_connected_accounts(
@@ -419,32 +97,10 @@ impl ConnectionService for ConnectionApi {
         request: Request<ListConnectedAccountsRequest>,
     ) -> Result<Response<ListConnectedAccountsResponse>, Status> {
         let project = auth::project(&self.state, request.metadata()).await?;
-        let req = request.into_inner();
-        let size = page_size(req.page_size, "page_size")?;
-        let after = decode_token(&req.page_token, "page_token")?;
-        let non_empty = |s: &str| !s.is_empty();
-        if non_empty(&req.user_id) {
-            validate_user_id(&req.user_id, "user_id")?;
-        }
-        if non_empty(&req.toolkit) {
-            self.known_toolkit(&req.toolkit, "toolkit")?;
-        }
-        input::check_status(&req.status)?;
-        let filter = AccountFilter {
-            user_id: non_empty(&req.user_id).then_some(req.user_id.as_str()),
-            toolkit: non_empty(&req.toolkit).then_some(req.toolkit.as_str()),
-            status: non_empty(&req.status).then_some(req.status.as_str()),
-        };
-        let (connected_accounts, more) = self
-            .state
-            .store
-            .list_accounts(&project, &filter, after.as_deref(), size)
-            .await?;
-        let next_page_token = next_token(more, connected_accounts.last().map(|a| a.id.as_str()));
-        Ok(Response::new(ListConnectedAccountsResponse {
-            connected_accounts,
-            next_page_token,
-        }))
+        Ok(Response::new(
+            connections::list_connected_accounts(&self.state, &project, request.into_inner())
+                .await?,
+        ))
     }
 
     async fn enable_connected_account(
@@ -452,17 +108,10 @@ impl ConnectionService for ConnectionApi {
         request: Request<EnableConnectedAccountRequest>,
     ) -> Result<Response<EnableConnectedAccountResponse>, Status> {
         let project = auth::project(&self.state, request.metadata()).await?;
-        let account = self
-            .set_status(
-                &project,
-                &request.get_ref().connected_account_id,
-                ACTIVE,
-                "",
-            )
-            .await?;
-        Ok(Response::new(EnableConnectedAccountResponse {
-            connected_account: Some(account),
-        }))
+        Ok(Response::new(
+            connections::enable_connected_account(&self.state, &project, request.into_inner())
+                .await?,
+        ))
     }
 
     async fn disable_connected_account(
@@ -470,25 +119,10 @@ impl ConnectionService for ConnectionApi {
         request: Request<DisableConnectedAccountRequest>,
     ) -> Result<Response<DisableConnectedAccountResponse>, Status> {
         let project = auth::project(&self.state, request.metadata()).await?;
-        let account = self
-            .set_status(
-                &project,
-                &request.get_ref().connected_account_id,
-                DISABLED,
-                DISABLED_BY_API,
-            )
-            .await?;
-        switchboard_oauth::stop_account_triggers(
-            &self.state.store,
-            &self.state.bus,
-            &project,
-            &account,
-            &format!("its connected account {} was disabled", account.id),
-        )
-        .await;
-        Ok(Response::new(DisableConnectedAccountResponse {
-            connected_account: Some(account),
-        }))
+        Ok(Response::new(
+            connections::disable_connected_account(&self.state, &project, request.into_inner())
+                .await?,
+        ))
     }
 
     async fn delete_connected_account(
@@ -496,24 +130,9 @@ impl ConnectionService for ConnectionApi {
         request: Request<DeleteConnectedAccountRequest>,
     ) -> Result<Response<DeleteConnectedAccountResponse>, Status> {
         let project = auth::project(&self.state, request.metadata()).await?;
-        let id = required(
-            &request.get_ref().connected_account_id,
-            "connected_account_id",
-        )?;
-        let stored = self.state.store.get_account(&project, id).await?;
-        if stored.account.scheme == AuthScheme::Oauth2.as_str() && !stored.sealed.is_empty() {
-            self.revoke(&project, &stored).await;
-        }
-        self.state.store.delete_account(&project, id).await?;
-        tracing::debug!(project_id = %project, account_id = %id, "connected account deleted");
-        switchboard_oauth::stop_account_triggers(
-            &self.state.store,
-            &self.state.bus,
-            &project,
-            &stored.account,
-            &format!("its connected account {id} was deleted"),
-        )
-        .await;
-        Ok(Response::new(DeleteConnectedAccountResponse {}))
+        Ok(Response::new(
+            connections::delete_connected_account(&self.state, &project, request.into_inner())
+                .await?,
+        ))
     }
 }

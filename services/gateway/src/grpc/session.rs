@@ -1,31 +1,15 @@
-//! SessionService: create, use (get), update, delete and list sessions, and read a session's
-//! toolkits and tools. Every call is in the project of its API key; a session of another
-//! project is NOT_FOUND.
+//! SessionService: sessions, their toolkits and tools, search, Authorize and ExecuteTool. The gRPC adapter over
+//! the use cases in `crate::app`.
 
-use std::collections::HashMap;
-use std::sync::Arc;
-
-use switchboard_catalog::{Tool, Toolkit};
-use switchboard_core::page::{
-    decode_token, encode_token, page_by_key, page_by_position, page_size,
-};
-use switchboard_core::scope::Scope;
-use switchboard_core::session_config::{normalize, validate_user_id};
-use switchboard_core::{accounts, update, Error};
-use switchboard_proto::v1::{
-    session_service_server::SessionService, AuthConfigRef, ConnectedAccount, ConnectedAccountRef,
-    CreateSessionRequest, CreateSessionResponse, DeleteSessionRequest, DeleteSessionResponse,
-    GetSessionRequest, GetSessionResponse, ListSessionToolkitsRequest, ListSessionToolkitsResponse,
-    ListSessionToolsRequest, ListSessionToolsResponse, ListSessionsRequest, ListSessionsResponse,
-    SessionConfig, SessionToolkit, ToolView, ToolkitConnection, UpdateSessionRequest,
-    UpdateSessionResponse,
-};
+use switchboard_proto::v1::session_service_server::SessionService;
+use switchboard_proto::v1::*;
 use tonic::{Request, Response, Status};
 
-use crate::auth;
-use crate::grpc::required;
+use switchboard_store::Caller;
+
+use crate::app::{execute, sessions};
+use crate::grpc::auth;
 use crate::state::AppState;
-use crate::view;
 
 pub struct SessionApi {
     state: AppState,
@@ -35,29 +19,59 @@ impl SessionApi {
     pub fn new(state: AppState) -> SessionApi {
         SessionApi { state }
     }
-
-    async fn load(
-        &self,
-        project: &str,
-        session_id: &str,
-    ) -> Result<switchboard_proto::v1::Session, Error> {
-        required(session_id, "session_id")?;
-        self.state.store.get_session(project, session_id).await
-    }
 }
 
 #[tonic::async_trait]
 impl SessionService for SessionApi {
+    async fn execute_tool(
+        &self,
+        request: Request<ExecuteToolRequest>,
+    ) -> Result<Response<ExecuteToolResponse>, Status> {
+        // The key is checked in the same round trip that reads the session.
+        let secret = auth::secret(request.metadata())?.to_owned();
+        let traceparent = request
+            .metadata()
+            .get(switchboard_telemetry::TRACEPARENT)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let response = execute::execute_tool(
+            &self.state,
+            Caller::ApiKey(&secret),
+            request.into_inner(),
+            traceparent.as_deref(),
+        )
+        .await?;
+        Ok(Response::new(response))
+    }
+
+    async fn get_execution(
+        &self,
+        request: Request<GetExecutionRequest>,
+    ) -> Result<Response<GetExecutionResponse>, Status> {
+        let project = auth::project(&self.state, request.metadata()).await?;
+        Ok(Response::new(
+            execute::get_execution(&self.state, &project, request.into_inner()).await?,
+        ))
+    }
+
+    async fn list_executions(
+        &self,
+        request: Request<ListExecutionsRequest>,
+    ) -> Result<Response<ListExecutionsResponse>, Status> {
+        let project = auth::project(&self.state, request.metadata()).await?;
+        Ok(Response::new(
+            execute::list_executions(&self.state, &project, request.into_inner()).await?,
+        ))
+    }
+
     async fn authorize(
         &self,
         request: Request<switchboard_proto::v1::AuthorizeRequest>,
     ) -> Result<Response<switchboard_proto::v1::AuthorizeResponse>, Status> {
         let project = auth::project(&self.state, request.metadata()).await?;
-        let connection_request =
-            crate::connect::authorize(&self.state, &project, request.into_inner()).await?;
-        Ok(Response::new(switchboard_proto::v1::AuthorizeResponse {
-            connection_request: Some(connection_request),
-        }))
+        Ok(Response::new(
+            sessions::authorize(&self.state, &project, request.into_inner()).await?,
+        ))
     }
 
     async fn wait_for_connection(
@@ -65,8 +79,9 @@ impl SessionService for SessionApi {
         request: Request<switchboard_proto::v1::WaitForConnectionRequest>,
     ) -> Result<Response<switchboard_proto::v1::WaitForConnectionResponse>, Status> {
         let project = auth::project(&self.state, request.metadata()).await?;
-        let response = crate::connect::wait(&self.state, &project, request.into_inner()).await?;
-        Ok(Response::new(response))
+        Ok(Response::new(
+            sessions::wait_for_connection(&self.state, &project, request.into_inner()).await?,
+        ))
     }
 
     async fn search_tools(
@@ -74,104 +89,9 @@ impl SessionService for SessionApi {
         request: Request<switchboard_proto::v1::SearchToolsRequest>,
     ) -> Result<Response<switchboard_proto::v1::SearchToolsResponse>, Status> {
         let project = auth::project(&self.state, request.metadata()).await?;
-        let req = request.into_inner();
-        let session = self.load(&project, &req.session_id).await?;
-        if req.queries.is_empty() || req.queries.len() > 7 {
-            return Err(Error::invalid(
-                switchboard_core::reason::OUT_OF_RANGE,
-                "queries",
-                "give 1 to 7 queries",
-            )
-            .into());
-        }
-        let limit = match req.limit {
-            0 => 5,
-            n @ 1..=20 => usize::try_from(n).unwrap_or(5),
-            _ => {
-                return Err(Error::invalid(
-                    switchboard_core::reason::OUT_OF_RANGE,
-                    "limit",
-                    "must be between 1 and 20",
-                )
-                .into())
-            }
-        };
-        for (i, q) in req.queries.iter().enumerate() {
-            if q.trim().is_empty() || q.len() > 1000 {
-                return Err(Error::invalid(
-                    switchboard_core::reason::INVALID_QUERY,
-                    format!("queries[{i}]"),
-                    "must be 1–1000 bytes of text",
-                )
-                .into());
-            }
-        }
-        let config = session.config.unwrap_or_default();
-        let scope = Scope::new(&config, &self.state.catalog);
-        let user_accounts = self
-            .state
-            .store
-            .user_accounts(&project, &session.user_id)
-            .await?;
-        let results = req
-            .queries
-            .iter()
-            .map(|query| {
-                let hits = self
-                    .state
-                    .catalog
-                    .search_index()
-                    .search(query, |t| scope.tool_allowed(t), limit)
-                    .into_iter()
-                    .map(|hit| {
-                        let no_auth = self
-                            .state
-                            .catalog
-                            .toolkit(&hit.tool.toolkit)
-                            .is_some_and(|t| t.is_no_auth());
-                        switchboard_proto::v1::SearchHit {
-                            toolkit_connected: no_auth
-                                || accounts::default_account(
-                                    &config,
-                                    &user_accounts,
-                                    &hit.tool.toolkit,
-                                )
-                                .is_some(),
-                            tool: Some(hit.tool.proto.clone()),
-                            score: hit.score,
-                        }
-                    })
-                    .collect();
-                switchboard_proto::v1::SearchResult {
-                    query: query.clone(),
-                    hits,
-                }
-            })
-            .collect();
-        Ok(Response::new(switchboard_proto::v1::SearchToolsResponse {
-            results,
-        }))
-    }
-
-    async fn execute_tool(
-        &self,
-        request: Request<switchboard_proto::v1::ExecuteToolRequest>,
-    ) -> Result<Response<switchboard_proto::v1::ExecuteToolResponse>, Status> {
-        crate::execute::execute_tool(&self.state, request).await
-    }
-
-    async fn get_execution(
-        &self,
-        request: Request<switchboard_proto::v1::GetExecutionRequest>,
-    ) -> Result<Response<switchboard_proto::v1::GetExecutionResponse>, Status> {
-        crate::execute::get_execution(&self.state, request).await
-    }
-
-    async fn list_executions(
-        &self,
-        request: Request<switchboard_proto::v1::ListExecutionsRequest>,
-    ) -> Result<Response<switchboard_proto::v1::ListExecutionsResponse>, Status> {
-        crate::execute::list_executions(&self.state, request).await
+        Ok(Response::new(
+            sessions::search_tools(&self.state, &project, request.into_inner()).await?,
+        ))
     }
 
     async fn create_session(
@@ -179,19 +99,9 @@ impl SessionService for SessionApi {
         request: Request<CreateSessionRequest>,
     ) -> Result<Response<CreateSessionResponse>, Status> {
         let project = auth::project(&self.state, request.metadata()).await?;
-        let req = request.into_inner();
-        validate_user_id(&req.user_id, "user_id")?;
-        let (config, warnings) = normalize(&req.config.unwrap_or_default(), &self.state.catalog)?;
-        let session = self
-            .state
-            .store
-            .create_session(&project, &req.user_id, config)
-            .await?;
-        tracing::debug!(project_id = %project, session_id = %session.id, "session created");
-        Ok(Response::new(CreateSessionResponse {
-            session: Some(view::session(&self.state, &project, session)),
-            warnings,
-        }))
+        Ok(Response::new(
+            sessions::create_session(&self.state, &project, request.into_inner()).await?,
+        ))
     }
 
     async fn get_session(
@@ -199,10 +109,9 @@ impl SessionService for SessionApi {
         request: Request<GetSessionRequest>,
     ) -> Result<Response<GetSessionResponse>, Status> {
         let project = auth::project(&self.state, request.metadata()).await?;
-        let session = self.load(&project, &request.get_ref().session_id).await?;
-        Ok(Response::new(GetSessionResponse {
-            session: Some(view::session(&self.state, &project, session)),
-        }))
+        Ok(Response::new(
+            sessions::get_session(&self.state, &project, request.into_inner()).await?,
+        ))
     }
 
     async fn update_session(
@@ -210,46 +119,9 @@ impl SessionService for SessionApi {
         request: Request<UpdateSessionRequest>,
     ) -> Result<Response<UpdateSessionResponse>, Status> {
         let project = auth::project(&self.state, request.metadata()).await?;
-        let req = request.into_inner();
-        required(&req.session_id, "session_id")?;
-        let patch = req.config.unwrap_or_default();
-        let fields = update::changed_fields(&patch, req.update_mask.as_ref())?;
-        if let Some(v) = req.expected_config_version {
-            if v < 1 {
-                return Err(Error::invalid(
-                    switchboard_core::reason::OUT_OF_RANGE,
-                    "expected_config_version",
-                    "config versions start at 1",
-                )
-                .into());
-            }
-        }
-        let mut warnings = Vec::new();
-        let catalog = Arc::clone(&self.state.catalog);
-        let session = self
-            .state
-            .store
-            .update_session(
-                &project,
-                &req.session_id,
-                req.expected_config_version,
-                |current| {
-                    let merged = update::apply(
-                        current.config.as_ref().unwrap_or(&SessionConfig::default()),
-                        &patch,
-                        &fields,
-                    );
-                    let (config, w) = normalize(&merged, &catalog)?;
-                    warnings = w;
-                    Ok(config)
-                },
-            )
-            .await?;
-        self.state.sessions.forget(&project, &session.id);
-        Ok(Response::new(UpdateSessionResponse {
-            session: Some(view::session(&self.state, &project, session)),
-            warnings,
-        }))
+        Ok(Response::new(
+            sessions::update_session(&self.state, &project, request.into_inner()).await?,
+        ))
     }
 
     async fn delete_session(
@@ -257,10 +129,9 @@ impl SessionService for SessionApi {
         request: Request<DeleteSessionRequest>,
     ) -> Result<Response<DeleteSessionResponse>, Status> {
         let project = auth::project(&self.state, request.metadata()).await?;
-        let id = required(&request.get_ref().session_id, "session_id")?;
-        self.state.store.delete_session(&project, id).await?;
-        self.state.sessions.forget(&project, id);
-        Ok(Response::new(DeleteSessionResponse {}))
+        Ok(Response::new(
+            sessions::delete_session(&self.state, &project, request.into_inner()).await?,
+        ))
     }
 
     async fn list_sessions(
@@ -268,31 +139,9 @@ impl SessionService for SessionApi {
         request: Request<ListSessionsRequest>,
     ) -> Result<Response<ListSessionsResponse>, Status> {
         let project = auth::project(&self.state, request.metadata()).await?;
-        let req = request.into_inner();
-        let size = page_size(req.page_size, "page_size")?;
-        let after = decode_token(&req.page_token, "page_token")?;
-        let user = if req.user_id.is_empty() {
-            None
-        } else {
-            validate_user_id(&req.user_id, "user_id")?;
-            Some(req.user_id.as_str())
-        };
-        let page = self
-            .state
-            .store
-            .list_sessions(&project, user, after.as_deref(), size)
-            .await?;
-        Ok(Response::new(ListSessionsResponse {
-            sessions: page
-                .sessions
-                .into_iter()
-                .map(|s| view::session(&self.state, &project, s))
-                .collect(),
-            next_page_token: page
-                .next_after
-                .map(|a| encode_token(&a))
-                .unwrap_or_default(),
-        }))
+        Ok(Response::new(
+            sessions::list_sessions(&self.state, &project, request.into_inner()).await?,
+        ))
     }
 
     async fn list_session_toolkits(
@@ -300,32 +149,9 @@ impl SessionService for SessionApi {
         request: Request<ListSessionToolkitsRequest>,
     ) -> Result<Response<ListSessionToolkitsResponse>, Status> {
         let project = auth::project(&self.state, request.metadata()).await?;
-        let req = request.into_inner();
-        let session = self.load(&project, &req.session_id).await?;
-        let size = page_size(req.page_size, "page_size")?;
-        let after = decode_token(&req.page_token, "page_token")?;
-        let config = session.config.unwrap_or_default();
-        let connections =
-            Connections::load(&self.state, &project, &session.user_id, &config).await?;
-        let scope = Scope::new(&config, &self.state.catalog);
-        let needle = req.search.trim().to_lowercase();
-        let rows = self
-            .state
-            .catalog
-            .toolkits()
-            .filter(|tk| req.include_disabled || scope.toolkit_enabled(&tk.slug))
-            .filter(|tk| tk.matches(&needle))
-            .map(|tk| session_toolkit(&scope, &config, &connections, tk))
-            .filter(|row| {
-                req.is_connected
-                    .is_none_or(|want| row.connection.as_ref().is_some_and(|c| c.is_active) == want)
-            });
-        let (toolkits, next_page_token) =
-            page_by_key(rows, |t| t.slug.clone(), after.as_deref(), size);
-        Ok(Response::new(ListSessionToolkitsResponse {
-            toolkits,
-            next_page_token,
-        }))
+        Ok(Response::new(
+            sessions::list_session_toolkits(&self.state, &project, request.into_inner()).await?,
+        ))
     }
 
     async fn list_session_tools(
@@ -333,240 +159,8 @@ impl SessionService for SessionApi {
         request: Request<ListSessionToolsRequest>,
     ) -> Result<Response<ListSessionToolsResponse>, Status> {
         let project = auth::project(&self.state, request.metadata()).await?;
-        let req = request.into_inner();
-        let session = self.load(&project, &req.session_id).await?;
-        let size = page_size(req.page_size, "page_size")?;
-        let after = decode_token(&req.page_token, "page_token")?;
-        for (i, slug) in req.toolkits.iter().enumerate() {
-            if self.state.catalog.toolkit(slug).is_none() {
-                return Err(Error::invalid(
-                    switchboard_core::reason::UNKNOWN_TOOLKIT,
-                    format!("toolkits[{i}]"),
-                    format!("unknown toolkit {slug:?}"),
-                )
-                .into());
-            }
-        }
-        let config = session.config.unwrap_or_default();
-        let scope = Scope::new(&config, &self.state.catalog);
-        let requested = ToolView::try_from(req.view).map_err(|_| {
-            Error::invalid(
-                switchboard_core::reason::INVALID_VIEW,
-                "view",
-                format!("{} is not a tool view (META or DIRECT)", req.view),
-            )
-        })?;
-        let view = match requested {
-            ToolView::Unspecified if scope.is_direct() => ToolView::Direct,
-            ToolView::Unspecified => ToolView::Meta,
-            other => other,
-        };
-        let in_toolkits =
-            |t: &&Arc<Tool>| req.toolkits.is_empty() || req.toolkits.contains(&t.toolkit);
-        let key = |t: &switchboard_proto::v1::Tool| format!("{}/{}", t.toolkit, t.slug);
-        let (tools, next_page_token) = match view {
-            // The meta tools keep their fixed order (search first) and the preloaded tools the
-            // order the session gave, as in `session.tools`; both page by position.
-            ToolView::Meta => page_by_position(
-                scope.meta_tools(&self.state.meta).cloned(),
-                after.as_deref(),
-                size,
-            ),
-            _ if requested == ToolView::Unspecified => page_by_position(
-                scope
-                    .preloaded()
-                    .into_iter()
-                    .filter(in_toolkits)
-                    .map(|t| t.proto.clone()),
-                after.as_deref(),
-                size,
-            ),
-            _ => page_by_key(
-                scope.tools().filter(in_toolkits).map(|t| t.proto.clone()),
-                key,
-                after.as_deref(),
-                size,
-            ),
-        };
-        let formatted = match switchboard_proto::v1::ToolFormat::try_from(req.format) {
-            Ok(switchboard_proto::v1::ToolFormat::Unspecified) => Vec::new(),
-            Ok(format) => tools
-                .iter()
-                .map(|t| function_definition(t, format))
-                .collect(),
-            Err(_) => {
-                return Err(Error::invalid(
-                    switchboard_core::reason::INVALID_FORMAT,
-                    "format",
-                    format!("{} is not a tool format", req.format),
-                )
-                .into())
-            }
-        };
-        Ok(Response::new(ListSessionToolsResponse {
-            tools,
-            next_page_token,
-            view: view as i32,
-            formatted,
-        }))
-    }
-}
-
-/// A tool as an LLM API's function definition.
-fn function_definition(
-    tool: &switchboard_proto::v1::Tool,
-    format: switchboard_proto::v1::ToolFormat,
-) -> prost_types::Struct {
-    let schema = tool
-        .input_schema
-        .as_ref()
-        .map(switchboard_proto::struct_to_json)
-        .unwrap_or_else(|| serde_json::json!({"type": "object", "properties": {}}));
-    let value = match format {
-        switchboard_proto::v1::ToolFormat::Anthropic => serde_json::json!({
-            "name": tool.slug,
-            "description": tool.description,
-            "input_schema": schema,
-        }),
-        _ => serde_json::json!({
-            "type": "function",
-            "function": {"name": tool.slug, "description": tool.description, "parameters": schema},
-        }),
-    };
-    switchboard_proto::json_to_struct(&value)
-}
-
-/// What ListSessionToolkits needs to know about connections, loaded once per request: the
-/// session user's accounts and the schemes of the session's auth config overrides.
-struct Connections {
-    accounts: Vec<ConnectedAccount>,
-    /// Toolkit → scheme of the session's auth config for it, when that config exists here.
-    override_schemes: HashMap<String, String>,
-    /// Ids of the auth configs involved that use the platform's managed OAuth app.
-    managed: std::collections::HashSet<String>,
-}
-
-impl Connections {
-    async fn load(
-        state: &AppState,
-        project: &str,
-        user_id: &str,
-        config: &SessionConfig,
-    ) -> Result<Connections, Error> {
-        let accounts = state.store.user_accounts(project, user_id).await?;
-        let mut override_schemes = HashMap::new();
-        let mut managed = std::collections::HashSet::new();
-        let mut oauth_configs: Vec<&String> = accounts
-            .iter()
-            .filter(|a| a.scheme == "OAUTH2")
-            .map(|a| &a.auth_config_id)
-            .collect();
-        oauth_configs.sort();
-        oauth_configs.dedup();
-        for id in oauth_configs {
-            match state.store.get_auth_config(project, id).await {
-                Ok(ac) if ac.is_managed => {
-                    managed.insert(ac.id);
-                }
-                Ok(_) | Err(Error::NotFound { .. }) => {}
-                Err(e) => return Err(e),
-            }
-        }
-        for (toolkit, id) in &config.auth_configs {
-            match state.store.get_auth_config(project, id).await {
-                Ok(ac) => {
-                    if ac.is_managed {
-                        managed.insert(ac.id.clone());
-                    }
-                    override_schemes.insert(toolkit.clone(), ac.scheme);
-                }
-                // An id that names nothing (yet) in this project still shows, with the
-                // toolkit's default scheme.
-                Err(Error::NotFound { .. }) => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(Connections {
-            accounts,
-            override_schemes,
-            managed,
-        })
-    }
-}
-
-/// One row of ListSessionToolkits. The connection block follows the account rules: the
-/// default account when one is ACTIVE, else the first candidate with its status, else not
-/// connected; a no-auth toolkit is always usable.
-fn session_toolkit(
-    scope: &Scope<'_>,
-    config: &SessionConfig,
-    connections: &Connections,
-    toolkit: &Arc<Toolkit>,
-) -> SessionToolkit {
-    let enabled = scope.toolkit_enabled(&toolkit.slug);
-    let tool_count = if enabled {
-        scope.toolkit_tools(toolkit).count()
-    } else {
-        0
-    };
-    let default = accounts::default_account(config, &connections.accounts, &toolkit.slug);
-    let shown = default.or_else(|| {
-        accounts::candidates(config, &connections.accounts, &toolkit.slug)
-            .first()
-            .copied()
-    });
-    let no_auth = toolkit.is_no_auth();
-    let status = match (default, shown) {
-        (Some(_), _) => accounts::ACTIVE.to_owned(),
-        (None, _) if no_auth => "NO_AUTH".to_owned(),
-        (None, Some(inactive)) => inactive.status.clone(),
-        (None, None) => "NOT_CONNECTED".to_owned(),
-    };
-    let default_mode = || {
-        toolkit
-            .spec
-            .auth
-            .schemes
-            .first()
-            .map(|s| s.as_str().to_owned())
-            .unwrap_or_default()
-    };
-    let auth_config = match (config.auth_configs.get(&toolkit.slug), shown) {
-        (Some(id), _) => Some(AuthConfigRef {
-            id: id.clone(),
-            mode: connections
-                .override_schemes
-                .get(&toolkit.slug)
-                .cloned()
-                .unwrap_or_else(default_mode),
-            is_managed: connections.managed.contains(id),
-        }),
-        (None, Some(account)) => Some(AuthConfigRef {
-            id: account.auth_config_id.clone(),
-            mode: account.scheme.clone(),
-            is_managed: connections.managed.contains(&account.auth_config_id),
-        }),
-        (None, None) => None,
-    };
-    SessionToolkit {
-        slug: toolkit.slug.clone(),
-        name: toolkit.spec.name.clone(),
-        description: toolkit.spec.description.clone(),
-        logo: toolkit.spec.logo.clone(),
-        enabled,
-        is_no_auth: no_auth,
-        connection: Some(ToolkitConnection {
-            is_active: default.is_some() || no_auth,
-            auth_config,
-            connected_account: shown
-                .filter(|a| !no_auth || a.status == accounts::ACTIVE)
-                .map(|a| ConnectedAccountRef {
-                    id: a.id.clone(),
-                    status: a.status.clone(),
-                    alias: a.alias.clone(),
-                }),
-            status,
-        }),
-        tool_count: u32::try_from(tool_count).unwrap_or(u32::MAX),
+        Ok(Response::new(
+            sessions::list_session_tools(&self.state, &project, request.into_inner()).await?,
+        ))
     }
 }

@@ -360,7 +360,7 @@ async fn manage_connections(
             alias,
             ..Default::default()
         };
-        match crate::connect::authorize(state, project, request).await {
+        match crate::app::connect::authorize(state, project, request).await {
             Ok(cr) => {
                 initiated += 1;
                 results.insert(toolkit.clone(), json!({
@@ -451,7 +451,7 @@ async fn execute_one(
         mode: ExecutionMode::Sync as i32,
         ..Default::default()
     };
-    match crate::execute::run(
+    match crate::app::execute::run(
         state,
         switchboard_store::Caller::Project(&caller.project),
         request,

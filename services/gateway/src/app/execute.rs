@@ -17,11 +17,9 @@ use switchboard_proto::v1::{
     ListExecutionsRequest, ListExecutionsResponse, SessionConfig,
 };
 use switchboard_store::{AuthorizedSession, Caller, Created, NewExecution};
-use tonic::{Request, Response, Status};
 use tracing::Instrument;
 
-use crate::auth;
-use crate::grpc::required;
+use crate::app::required;
 use crate::state::AppState;
 
 /// The call's W3C trace context from its `ExecuteTool` span: (trace id, traceparent header).
@@ -62,41 +60,25 @@ fn read_arguments(state: &AppState, req: &ExecuteToolRequest) -> Result<serde_js
     }
 }
 
-/// Runs the call in an `ExecuteTool` span, continuing the caller's trace when the request carries
-/// a `traceparent`; the job on NATS and the worker's provider call join the same trace.
+/// Runs the call in an `ExecuteTool` span, continuing the caller's trace when it sent a W3C
+/// `traceparent`; the job on NATS and the worker's provider call join the same trace.
 pub async fn execute_tool(
     state: &AppState,
-    request: Request<ExecuteToolRequest>,
-) -> Result<Response<ExecuteToolResponse>, Status> {
+    caller: Caller<'_>,
+    request: ExecuteToolRequest,
+    traceparent: Option<&str>,
+) -> Result<ExecuteToolResponse, Error> {
     let span = tracing::info_span!(
         "ExecuteTool",
-        tool = %request.get_ref().tool_slug,
+        tool = %request.tool_slug,
         execution_id = tracing::field::Empty,
     );
-    let parent = request
-        .metadata()
-        .get(switchboard_telemetry::TRACEPARENT)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    if let Some(traceparent) = &parent {
+    if let Some(traceparent) = traceparent {
         switchboard_telemetry::set_parent_from_traceparent(&span, traceparent);
     }
-    execute_tool_in_span(state, request, parent.as_deref())
+    run(state, caller, request, traceparent)
         .instrument(span)
         .await
-}
-
-async fn execute_tool_in_span(
-    state: &AppState,
-    request: Request<ExecuteToolRequest>,
-    parent: Option<&str>,
-) -> Result<Response<ExecuteToolResponse>, Status> {
-    // The key is checked in the same round trip that reads the session.
-    let secret = auth::secret(request.metadata())?.to_owned();
-    run(state, Caller::ApiKey(&secret), request.into_inner(), parent)
-        .await
-        .map(Response::new)
-        .map_err(Status::from)
 }
 
 /// ExecuteTool for a caller with a project API key (gRPC) or already known to be in a project
@@ -279,7 +261,7 @@ async fn wait(
     state: &AppState,
     project: &str,
     execution: Execution,
-    mut waiter: crate::results::Waiter,
+    mut waiter: crate::app::results::Waiter,
     timeout_ms: u32,
 ) -> Result<ExecuteToolResponse, Error> {
     let tool_toolkit = execution.toolkit.clone();
@@ -544,50 +526,47 @@ fn end(execution: &Execution, status: ExecutionStatus, code: &str, message: &str
 
 pub async fn get_execution(
     state: &AppState,
-    request: Request<GetExecutionRequest>,
-) -> Result<Response<GetExecutionResponse>, Status> {
-    let project = auth::project(state, request.metadata()).await?;
-    let req = request.into_inner();
+    project: &str,
+    req: GetExecutionRequest,
+) -> Result<GetExecutionResponse, Error> {
     required(&req.session_id, "session_id")?;
     required(&req.execution_id, "execution_id")?;
-    let session = state.store.get_session(&project, &req.session_id).await?;
+    let session = state.store.get_session(project, &req.session_id).await?;
     let execution = state
         .store
-        .get_execution(&project, &req.execution_id)
+        .get_execution(project, &req.execution_id)
         .await?;
     if execution.session_id != session.id {
         // Another session's execution does not exist for this one.
         return Err(Error::not_found(
             switchboard_core::reason::EXECUTION_NOT_FOUND,
             format!("execution {:?} not found", req.execution_id),
-        )
-        .into());
+        ));
     }
-    Ok(Response::new(GetExecutionResponse {
+    Ok(GetExecutionResponse {
         execution: Some(execution),
-    }))
+    })
 }
 
 pub async fn list_executions(
     state: &AppState,
-    request: Request<ListExecutionsRequest>,
-) -> Result<Response<ListExecutionsResponse>, Status> {
-    let project = auth::project(state, request.metadata()).await?;
-    let req = request.into_inner();
+    project: &str,
+    req: ListExecutionsRequest,
+) -> Result<ListExecutionsResponse, Error> {
     required(&req.session_id, "session_id")?;
     let size = page_size(req.page_size, "page_size")?;
     let after = decode_token(&req.page_token, "page_token")?;
-    let session = state.store.get_session(&project, &req.session_id).await?;
+    let session = state.store.get_session(project, &req.session_id).await?;
     let (executions, more) = state
         .store
-        .list_executions(&project, &session.id, after.as_deref(), size)
+        .list_executions(project, &session.id, after.as_deref(), size)
         .await?;
     let next_page_token = match (more, executions.last()) {
         (true, Some(last)) => encode_token(&last.id),
         _ => String::new(),
     };
-    Ok(Response::new(ListExecutionsResponse {
+    Ok(ListExecutionsResponse {
         executions,
         next_page_token,
-    }))
+    })
 }

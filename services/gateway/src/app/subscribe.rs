@@ -10,16 +10,16 @@ use std::collections::HashSet;
 use std::pin::Pin;
 use std::time::Duration;
 
+use crate::state::AppState;
 use futures::{Stream, StreamExt};
 use switchboard_bus::events::Envelope;
 use switchboard_core::session_config::validate_user_id;
 use switchboard_core::Error;
 use switchboard_proto::v1::{Event, SubscribeEventsRequest};
-use tonic::Status;
 
-use crate::state::AppState;
-
-type EventStream = Pin<Box<dyn Stream<Item = Result<Event, Status>> + Send + 'static>>;
+/// The events of one subscription, in stream order; it ends when the subscriber leaves or the
+/// gateway stops.
+pub type EventStream = Pin<Box<dyn Stream<Item = Event> + Send + 'static>>;
 
 /// Events wait for a gRPC subscriber at most this long before JetStream hands them out again.
 const ACK_WAIT: Duration = Duration::from_secs(10);
@@ -137,7 +137,7 @@ pub async fn open(
         types: req.trigger_types.into_iter().collect(),
         event_types: req.event_types.into_iter().collect(),
     };
-    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Event, Status>>(16);
+    let (tx, rx) = tokio::sync::mpsc::channel::<Event>(16);
     let project = project.to_owned();
     let shutdown = state.shutdown.clone();
     tokio::spawn(async move {
@@ -169,8 +169,8 @@ pub async fn open(
             match envelope {
                 // The subject filter keeps other projects out; check anyway.
                 Some(e) if e.metadata.project_id == project && filters.admits(&e) => {
-                    let event = crate::triggers::to_event(&e, sequence);
-                    if tx.send(Ok(event)).await.is_err() {
+                    let event = crate::app::triggers::to_event(&e, sequence);
+                    if tx.send(event).await.is_err() {
                         // The subscriber left before taking it: hand it out again now.
                         let _ = message.retry(None).await;
                         break;

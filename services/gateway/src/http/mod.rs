@@ -4,6 +4,8 @@
 //! `/metrics` is public like `/healthz`: keep it off the public ingress, or let only the
 //! scraper reach it (a NetworkPolicy), since it shows traffic per toolkit and tool.
 
+pub mod links;
+
 use std::time::Duration;
 
 use axum::extract::State;
@@ -22,9 +24,9 @@ pub fn router(state: AppState, shutdown: tokio_util::sync::CancellationToken) ->
         .route("/metrics", get(switchboard_metrics::handler))
         .route(
             "/connect/{token}",
-            get(crate::links::open_link).post(crate::links::submit_form),
+            get(links::open_link).post(links::submit_form),
         )
-        .route("/oauth/callback", get(crate::links::oauth_callback))
+        .route("/oauth/callback", get(links::oauth_callback))
         .with_state(state)
 }
 

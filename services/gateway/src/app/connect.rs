@@ -23,8 +23,8 @@ use switchboard_proto::v1::{
 };
 use switchboard_store::{Finish, LinkRecord};
 
-use crate::grpc::connection::input::check_alias;
-use crate::grpc::required;
+use crate::app::connections::input::check_alias;
+use crate::app::required;
 use crate::state::AppState;
 
 /// Request and account statuses of the flow.
