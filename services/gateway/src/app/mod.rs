@@ -11,6 +11,7 @@ pub mod connect;
 pub mod connections;
 pub mod execute;
 pub mod links;
+pub mod meta;
 pub mod results;
 pub mod session_cache;
 pub mod sessions;

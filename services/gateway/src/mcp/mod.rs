@@ -8,8 +8,6 @@
 //! check it, and deleting the session revokes it (the session must exist). A missing or wrong
 //! token, or a token of another session, gets HTTP 401 with `WWW-Authenticate`.
 
-pub mod meta;
-
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
@@ -29,17 +27,11 @@ use rmcp::transport::streamable_http_server::session::local::LocalSessionManager
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use rmcp::{ErrorData, ServerHandler};
 use switchboard_core::scope::Scope;
-use switchboard_proto::v1::{Session, Tool};
+use switchboard_proto::v1::Tool;
 use tokio_util::sync::CancellationToken;
 
+use crate::app::meta::{self, Caller};
 use crate::state::AppState;
-
-/// Who is calling: set by [`authenticate`] before rmcp sees the request.
-#[derive(Clone, Debug)]
-pub struct Caller {
-    pub project: String,
-    pub session: Session,
-}
 
 fn token_message(project: &str, session_id: &str) -> Vec<u8> {
     format!("switchboard mcp session token\0{project}\0{session_id}").into_bytes()

@@ -1,5 +1,5 @@
-//! What the meta tools do (and direct tool calls of the direct-tools preset). Every check is
-//! the gRPC path's: scope rules, account selection, argument validation, the same execution
+//! What the meta tools do (and direct tool calls of the direct-tools preset), for any
+//! transport (MCP's `tools/call` today). Every check is the gRPC path's: scope rules, account selection, argument validation, the same execution
 //! pipeline. Failures the model can act on come back as tool errors (`isError`), never as
 //! transport failures.
 
@@ -16,8 +16,16 @@ use switchboard_proto::v1::{
     SessionConfig,
 };
 
-use super::Caller;
+use switchboard_proto::v1::Session;
+
 use crate::state::AppState;
+
+/// Who is calling: a session of a project, already authenticated by the transport.
+#[derive(Clone, Debug)]
+pub struct Caller {
+    pub project: String,
+    pub session: Session,
+}
 
 /// Most queries one SEARCH_TOOLS call takes.
 const MAX_QUERIES: usize = 7;
