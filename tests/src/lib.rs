@@ -12,6 +12,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use switchboard_config::Config;
+use switchboard_core::time::Clock;
 use switchboard_proto::v1::{
     admin_service_client::AdminServiceClient, catalog_service_client::CatalogServiceClient,
     session_service_client::SessionServiceClient, CreateApiKeyRequest, CreateProjectRequest,
@@ -78,6 +79,8 @@ pub struct Stack {
     pub grpc_addr: SocketAddr,
     pub http_addr: SocketAddr,
     pub channel: Channel,
+    /// The gateway's clock: [`Clock::advance`] it to make Connect Links expire without waiting.
+    pub clock: Clock,
     shutdown: CancellationToken,
     task: Option<tokio::task::JoinHandle<Result<(), switchboard_gateway::GatewayError>>>,
 }
@@ -88,7 +91,19 @@ pub async fn run_gateway(
     listeners: switchboard_gateway::Listeners,
     shutdown: CancellationToken,
 ) -> Result<(), switchboard_gateway::GatewayError> {
-    let platform = switchboard_platform::Platform::connect(config).await?;
+    run_gateway_on_clock(config, listeners, shutdown, Clock::system()).await
+}
+
+/// [`run_gateway`] deciding expiry by `clock`.
+pub async fn run_gateway_on_clock(
+    config: Config,
+    listeners: switchboard_gateway::Listeners,
+    shutdown: CancellationToken,
+    clock: Clock,
+) -> Result<(), switchboard_gateway::GatewayError> {
+    let platform = switchboard_platform::Platform::connect(config)
+        .await?
+        .with_clock(clock);
     switchboard_gateway::run(platform, listeners, shutdown).await
 }
 
@@ -158,7 +173,13 @@ impl Stack {
         let grpc_addr = listeners.grpc_addr().expect("grpc addr");
         let http_addr = listeners.http_addr().expect("http addr");
         let shutdown = CancellationToken::new();
-        let task = tokio::spawn(run_gateway(config.clone(), listeners, shutdown.clone()));
+        let clock = Clock::adjustable();
+        let task = tokio::spawn(run_gateway_on_clock(
+            config.clone(),
+            listeners,
+            shutdown.clone(),
+            clock.clone(),
+        ));
         let channel = Channel::from_shared(format!("http://{grpc_addr}"))
             .expect("uri")
             .connect_lazy();
@@ -167,6 +188,7 @@ impl Stack {
             grpc_addr,
             http_addr,
             channel,
+            clock,
             shutdown,
             task: Some(task),
         };

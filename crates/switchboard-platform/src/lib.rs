@@ -56,6 +56,8 @@ pub struct Platform {
     pub store: Store,
     pub bus: Bus,
     pub sealer: Sealer,
+    /// The time expiry is decided by: the wall clock, or a test's adjustable one.
+    pub clock: switchboard_core::time::Clock,
 }
 
 impl Platform {
@@ -82,7 +84,14 @@ impl Platform {
             store,
             bus,
             sealer,
+            clock: switchboard_core::time::Clock::system(),
         })
+    }
+
+    /// The same platform deciding expiry by `clock` (tests advance it instead of sleeping).
+    pub fn with_clock(mut self, clock: switchboard_core::time::Clock) -> Platform {
+        self.clock = clock;
+        self
     }
 
     /// The OAuth client (flows, refresh, revocation) with `redirect_uri` as its callback: the

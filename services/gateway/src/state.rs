@@ -34,6 +34,8 @@ pub struct Inner {
     pub shutdown: tokio_util::sync::CancellationToken,
     /// The sessions ExecuteTool last read (confirmed whenever one is used).
     pub sessions: crate::app::session_cache::SessionCache,
+    /// The time expiry is decided by (the platform's).
+    pub clock: switchboard_core::time::Clock,
     /// Calls to providers the gateway makes itself (webhook registration at GitHub).
     pub provider_http: reqwest::Client,
 }
@@ -60,6 +62,7 @@ impl AppState {
                 oauth,
                 shutdown,
                 sessions: Default::default(),
+                clock: platform.clock.clone(),
                 provider_http: reqwest::Client::builder()
                     .timeout(std::time::Duration::from_secs(15))
                     .build()

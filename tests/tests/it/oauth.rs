@@ -519,7 +519,8 @@ async fn basic_client_auth_without_pkce() {
 
 #[tokio::test]
 async fn refusal_unknown_state_expired_link_and_no_open_redirect() {
-    let flow = Flow::start_with("github", github_options(), |c| c.oauth.link_ttl_secs = 2).await;
+    let flow = Flow::start("github", github_options()).await;
+    let link_ttl = Duration::from_secs(flow.stack.config.oauth.link_ttl_secs);
     let session = flow.session("ada", None).await;
 
     // The user says no.
@@ -587,7 +588,7 @@ async fn refusal_unknown_state_expired_link_and_no_open_redirect() {
 
     // A link followed too late.
     let late = flow.authorize(&session, "late").await;
-    tokio::time::sleep(Duration::from_millis(2300)).await;
+    flow.stack.clock.advance(link_ttl + Duration::from_secs(1));
     let hop = get(&late.redirect_url).await;
     assert!(matches!(hop.status, 404 | 410), "{hop:?}");
     let done = flow.wait(&session, &late).await.unwrap();
@@ -599,7 +600,7 @@ async fn refusal_unknown_state_expired_link_and_no_open_redirect() {
     let first = get(&started.redirect_url).await;
     let at_provider = get(first.location.as_ref().unwrap()).await;
     let callback = at_provider.location.unwrap();
-    tokio::time::sleep(Duration::from_millis(2300)).await;
+    flow.stack.clock.advance(link_ttl + Duration::from_secs(1));
     let hop = get(&callback).await;
     assert!(matches!(hop.status, 400 | 410), "{hop:?}");
     assert!(hop.location.is_none());

@@ -97,8 +97,12 @@ pub fn check_scopes(scopes: &[String], field: &str) -> Result<(), Error> {
 }
 
 /// The public view of a request; `redirect_url` only when the caller just made it.
-pub fn request_view(record: &LinkRecord, redirect_url: String) -> ConnectionRequest {
-    let expired = record.is_expired(now_ms());
+pub fn request_view(
+    state: &AppState,
+    record: &LinkRecord,
+    redirect_url: String,
+) -> ConnectionRequest {
+    let expired = record.is_expired(state.clock.now_ms());
     ConnectionRequest {
         id: record.id.clone(),
         connected_account_id: record.account_id.clone(),
@@ -303,7 +307,7 @@ pub async fn authorize(
     check_auth_config(state, project, &auth_config, &req.scopes).await?;
     check_account_room(existing, &accounts, slug, &config)?;
 
-    let now = now_ms();
+    let now = state.clock.now_ms();
     let ttl = Duration::from_secs(state.config.oauth.link_ttl_secs);
     let expire_ms = now.saturating_add(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX));
     let token = project_token(project);
@@ -351,6 +355,7 @@ pub async fn authorize(
         .await?;
     tracing::info!(project_id = project, connection_request_id = %record.id, account_id = %record.account_id, toolkit = slug, "connection request started");
     Ok(request_view(
+        state,
         &record,
         format!("{}/connect/{token}", state.public_url),
     ))
@@ -470,7 +475,7 @@ pub async fn wait(
             Ok(_) | Err(Error::NotFound { .. }) => return Err(not_found()),
             Err(e) => return Err(e),
         };
-        let now = now_ms();
+        let now = state.clock.now_ms();
         if record.is_expired(now) {
             end_unsuccessfully(state, project, &record, EXPIRED, LINK_EXPIRED).await?;
             continue;
@@ -482,7 +487,7 @@ pub async fn wait(
                 Err(e) => return Err(e),
             };
             return Ok(WaitForConnectionResponse {
-                connection_request: Some(request_view(&record, String::new())),
+                connection_request: Some(request_view(state, &record, String::new())),
                 connected_account: account,
             });
         }

@@ -125,7 +125,7 @@ async fn check_live(
     project: &str,
     record: LinkRecord,
 ) -> Result<LinkRecord, Refusal> {
-    if record.is_expired(now_ms()) {
+    if record.is_expired(state.clock.now_ms()) {
         end_unsuccessfully(state, project, &record, EXPIRED, LINK_EXPIRED)
             .await
             .map_err(store_unavailable)?;
@@ -166,7 +166,7 @@ pub async fn open(state: &AppState, token: &str) -> Result<Opened, Refusal> {
         Err(e) => return Err(store_unavailable(e)),
     };
     let ttl = std::time::Duration::from_millis(
-        u64::try_from(record.expire_ms - now_ms())
+        u64::try_from(record.expire_ms - state.clock.now_ms())
             .unwrap_or(1)
             .max(1),
     );
