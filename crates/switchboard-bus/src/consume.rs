@@ -1,12 +1,16 @@
-//! Taking messages off a stream: a [`Consumer`] hands out [`Delivery`]s, each with its payload,
-//! how often it was delivered and the acknowledgements JetStream knows (done, try again later,
-//! still working, never again). The services see these types only, never the NATS client's.
+//! Taking messages off a stream: a [`Consumer`] hands out [`Delivery`]s, each with its payload
+//! decoded ([`Delivery::job`], [`Delivery::event`]), how often it was delivered and the
+//! acknowledgements JetStream knows (done, try again later, still working, never again). The
+//! services see these types only, never the NATS client's nor the payload's bytes.
 
 use std::pin::Pin;
 use std::time::Duration;
 
 use async_nats::jetstream::{self, AckKind};
 use futures::{Stream, StreamExt};
+
+use crate::events::Envelope;
+use crate::wire::{self, DecodeError, Job};
 
 /// Why pulling or acknowledging failed (the server or the connection; trying again may work).
 #[derive(Debug, thiserror::Error)]
@@ -54,8 +58,15 @@ pub struct Delivery {
 }
 
 impl Delivery {
-    pub fn payload(&self) -> &[u8] {
-        &self.message.payload
+    /// The job it carries (a delivery of the job stream). A payload that is not a job will
+    /// never be one: [`Delivery::reject`] it.
+    pub fn job(&self) -> Result<Job, DecodeError> {
+        wire::decode_job(&self.message.payload)
+    }
+
+    /// The event it carries (a delivery of the event stream).
+    pub fn event(&self) -> Result<Envelope, DecodeError> {
+        wire::decode_event(&self.message.payload)
     }
 
     pub fn subject(&self) -> &str {

@@ -1,6 +1,9 @@
-//! The event envelope on `<prefix>_EVENTS`: the same shape an outgoing webhook carries
-//! (`{id, timestamp, type, metadata, data}`, Standard Webhooks style), JSON, with the event id
-//! as the JetStream message id (a repeated publish is dropped) and the type in a header.
+//! Events: what happened (a trigger's message, an account that expired, a trigger or webhook
+//! subscription stopped), to whom, with its data. [`Envelope`] is the shape an outgoing webhook
+//! carries as JSON (`{id, timestamp, type, metadata, data}`, Standard Webhooks style, see
+//! [`Envelope::webhook_body`]); on `<prefix>_EVENTS` it travels as the protobuf message
+//! `switchboard.bus.v1.Event` (see [`crate::wire`]), with the event id as the JetStream message
+//! id (a repeated publish is dropped) and the type in a header.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -46,6 +49,18 @@ pub struct Envelope {
 }
 
 impl Envelope {
+    /// An event from a payload on the event stream (a [`crate::Delivery::event`] does this for
+    /// consumers).
+    pub fn decode(payload: &[u8]) -> Result<Envelope, crate::DecodeError> {
+        crate::wire::decode_event(payload)
+    }
+
+    /// The body of an outgoing webhook: the event as JSON, `{id, timestamp, type, metadata,
+    /// data}`, in that order (what subscribers parse and sign-check byte for byte).
+    pub fn webhook_body(&self) -> Result<Vec<u8>, serde_json::Error> {
+        serde_json::to_vec(self)
+    }
+
     /// The subject it is published on: project, user, account, then the trigger id (or
     /// `account` for an account's own events, `project` for the project's).
     pub fn subject(&self, names: &crate::Names) -> String {

@@ -3,13 +3,20 @@
 //!
 //! - `<prefix>_JOBS`: work-queue retention, file storage, subjects `<subject prefix>.jobs.>`.
 //! - `<prefix>_EVENTS`: limits retention, subjects `<subject prefix>.events.>`.
+//!
+//! Every stream and subject name is built by a [`Names`] method. The payloads on both streams
+//! are the protobuf messages of `proto/switchboard/bus/v1/bus.proto`, encoded and decoded here
+//! only ([`wire`]): publishing takes a [`Job`] or an [`events::Envelope`], and a [`Delivery`]
+//! decodes them back ([`Delivery::job`], [`Delivery::event`]).
 
 mod consume;
 pub mod events;
 mod signal;
+pub mod wire;
 
 pub use consume::{ConsumeError, Consumer, Deliveries, Delivery};
 pub use signal::{Replies, Reply, Signals};
+pub use wire::{DecodeError, Job};
 
 use std::time::Duration;
 
@@ -61,6 +68,18 @@ impl Names {
     pub fn events_wildcard(&self) -> String {
         format!("{}.events.>", self.subject_prefix)
     }
+    /// Every event of `project`.
+    pub fn project_events(&self, project: &str) -> String {
+        format!("{}.events.{project}.>", self.subject_prefix)
+    }
+    /// Every event of one user of `project` (see [`Names::event_subject`]).
+    pub fn user_events(&self, project: &str, user_id: &str) -> String {
+        format!(
+            "{}.events.{project}.{}.>",
+            self.subject_prefix,
+            user_key(user_id)
+        )
+    }
     /// Where a worker replies to the gateway `gateway_id` about one execution.
     pub fn result_subject(&self, gateway_id: &str, execution_id: &str) -> String {
         format!(
@@ -104,13 +123,6 @@ impl Names {
 pub fn user_key(user_id: &str) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(user_id)
-}
-
-/// The job envelope on the job stream: just enough to find the execution in the store.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Job {
-    pub project_id: String,
-    pub execution_id: String,
 }
 
 /// Headers of a job message.
@@ -287,7 +299,7 @@ impl Bus {
         job: &Job,
         traceparent: &str,
     ) -> Result<(), PublishError> {
-        let payload = serde_json::to_vec(job).map_err(|e| PublishError::Failed(e.to_string()))?;
+        let payload = wire::encode_job(job);
         let mut hdrs = async_nats::HeaderMap::new();
         hdrs.insert(headers::MSG_ID, job.execution_id.as_str());
         if !traceparent.is_empty() {
@@ -338,7 +350,7 @@ impl Bus {
     /// Publishes an event envelope on its subject (see [`events::Envelope::subject`]) and waits
     /// for the stream's acknowledgement.
     pub async fn publish_envelope(&self, event: &events::Envelope) -> Result<u64, PublishError> {
-        let payload = serde_json::to_vec(event).map_err(|e| PublishError::Failed(e.to_string()))?;
+        let payload = wire::encode_event(event).map_err(|e| PublishError::Failed(e.to_string()))?;
         let mut hdrs = async_nats::HeaderMap::new();
         hdrs.insert(headers::MSG_ID, event.id.as_str());
         hdrs.insert(headers::EVENT_TYPE, event.kind.as_str());
@@ -366,27 +378,6 @@ impl Bus {
                 tracing::warn!(trigger_id = %trigger.id, error = %e, "could not publish trigger.disabled");
             }
         }
-    }
-
-    /// Publishes an event on the event stream and waits for the stream's acknowledgement;
-    /// `event_id` is the message id (a repeat within the duplicate window is dropped).
-    pub async fn publish_event(
-        &self,
-        subject: String,
-        event_id: &str,
-        event_type: &str,
-        payload: Vec<u8>,
-    ) -> Result<(), PublishError> {
-        let mut hdrs = async_nats::HeaderMap::new();
-        hdrs.insert(headers::MSG_ID, event_id);
-        hdrs.insert(headers::EVENT_TYPE, event_type);
-        let ack = self
-            .jetstream
-            .publish_with_headers(subject, hdrs, payload.into())
-            .await
-            .map_err(|e| PublishError::Failed(e.to_string()))?;
-        ack.await.map_err(|e| PublishError::Failed(e.to_string()))?;
-        Ok(())
     }
 
     /// A pull consumer on the event stream for `filter` (one subject filter: NATS 2.9 has no

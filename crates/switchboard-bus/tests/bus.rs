@@ -1,14 +1,17 @@
 //! The bus against a real NATS server with JetStream (`SWITCHBOARD_TEST_NATS_URL`, default the
 //! local one), each test on its own stream and subject prefix: a full job stream refused by
-//! its JetStream error code, replies whole or (too large) pointing at the store, the four
-//! acknowledgements, and the connection signal.
+//! its JetStream error code, jobs and events consumed as the values published (event data
+//! exactly), a payload that is no job refused while the jobs after it still arrive, replies
+//! whole or (too large) pointing at the store, the four acknowledgements, and the connection
+//! signal.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::Duration;
 
 use futures::StreamExt;
-use switchboard_bus::{Bus, Job, Names, PublishError};
+use switchboard_bus::events::{Envelope, Metadata, TRIGGER_MESSAGE};
+use switchboard_bus::{Bus, DecodeError, Deliveries, Delivery, Job, Names, PublishError};
 use switchboard_proto::v1::{Execution, ExecutionStatus};
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -73,8 +76,7 @@ async fn deliveries_are_acknowledged_retried_and_rejected() {
         first.header(switchboard_bus::headers::TRACEPARENT),
         Some("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")
     );
-    let parsed: Job = serde_json::from_slice(first.payload()).unwrap();
-    assert_eq!(parsed, job(1));
+    assert_eq!(first.job().unwrap(), job(1));
     first.in_progress().await.unwrap();
     first.retry(None).await.unwrap();
     let again = tokio::time::timeout(WAIT, deliveries.next())
@@ -90,10 +92,28 @@ async fn deliveries_are_acknowledged_retried_and_rejected() {
         .unwrap()
         .unwrap()
         .unwrap();
-    let parsed: Job = serde_json::from_slice(next.payload()).unwrap();
-    assert_eq!(parsed, job(2), "the rejected job is not delivered again");
+    assert_eq!(
+        next.job().unwrap(),
+        job(2),
+        "the rejected job is not delivered again"
+    );
     next.ack().await.unwrap();
     // The acknowledgement reaches the server a moment later.
+    drained(&consumer).await;
+    bus.delete_streams().await;
+}
+
+/// The next delivery, within [`WAIT`].
+async fn next(deliveries: &mut Deliveries) -> Delivery {
+    tokio::time::timeout(WAIT, deliveries.next())
+        .await
+        .expect("a delivery in time")
+        .expect("the deliveries go on")
+        .expect("a delivery")
+}
+
+/// Waits until `consumer` has nothing waiting or unacknowledged.
+async fn drained(consumer: &switchboard_bus::Consumer) {
     let mut reader = consumer.clone();
     let start = tokio::time::Instant::now();
     while reader.backlog().await != Some(0) {
@@ -103,6 +123,132 @@ async fn deliveries_are_acknowledged_retried_and_rejected() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+#[tokio::test]
+async fn a_payload_that_is_no_job_is_refused_and_the_next_job_still_arrives() {
+    let bus = bus(100).await;
+    let consumer = bus
+        .jobs_consumer(Duration::from_secs(30), 5, 100)
+        .await
+        .unwrap();
+    let mut deliveries = consumer.deliveries(8).await.unwrap();
+    // Bytes on the job subject that no service published: garbage, the JSON envelope jobs
+    // used to be, an empty message (every protobuf field empty).
+    let url = std::env::var("SWITCHBOARD_TEST_NATS_URL")
+        .unwrap_or_else(|_| "nats://127.0.0.1:4222".into());
+    let raw = async_nats::jetstream::new(async_nats::connect(&url).await.unwrap());
+    for garbage in [
+        &b"\xff\xfe not a job"[..],
+        br#"{"project_id":"prj_bus","execution_id":"ex_9"}"#,
+        b"",
+    ] {
+        raw.publish(bus.names.job_subject("github"), garbage.to_vec().into())
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+        let bad = next(&mut deliveries).await;
+        let err = bad.job().unwrap_err();
+        assert!(
+            matches!(
+                err,
+                DecodeError::Protobuf { .. } | DecodeError::Missing { .. }
+            ),
+            "{err:?}"
+        );
+        bad.reject().await.unwrap();
+    }
+    bus.publish_job("github", &job(1), "").await.unwrap();
+    let good = next(&mut deliveries).await;
+    assert_eq!(good.job().unwrap(), job(1), "the consumer goes on");
+    assert_eq!(good.delivered(), 1);
+    good.ack().await.unwrap();
+    // The refused payloads are gone for good: nothing comes back.
+    drained(&consumer).await;
+    assert!(
+        tokio::time::timeout(Duration::from_millis(500), deliveries.next())
+            .await
+            .is_err(),
+        "a refused payload was delivered again"
+    );
+    bus.delete_streams().await;
+}
+
+fn event(user_id: &str, data: serde_json::Value) -> Envelope {
+    switchboard_bus::events::envelope(
+        TRIGGER_MESSAGE,
+        Metadata {
+            project_id: "prj_bus".into(),
+            trigger_slug: "GITHUB_ISSUE_OPENED".into(),
+            trigger_id: "ti_1".into(),
+            connected_account_id: "ca_1".into(),
+            auth_config_id: "ac_1".into(),
+            user_id: user_id.into(),
+            toolkit: "github".into(),
+        },
+        data,
+    )
+}
+
+#[tokio::test]
+async fn events_are_consumed_as_published_with_their_data_exact() {
+    let bus = bus(10).await;
+    let consumer = bus
+        .events_consumer(
+            None,
+            bus.names.user_events("prj_bus", "ada@example.com"),
+            Duration::from_secs(30),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    let mut deliveries = consumer.deliveries(8).await.unwrap();
+    // Another user's event, then ada's: the filter lets only ada's through.
+    bus.publish_envelope(&event("grace", serde_json::json!({"n": 1})))
+        .await
+        .unwrap();
+    let big = "x".repeat(200_000);
+    let data = serde_json::json!({
+        "issue": {
+            "id": 18446744073709551615u64,
+            "number": -9007199254740993i64,
+            "score": 0.30000000000000004,
+            "title": "Ünïcödé 🚀 \u{0} \"quoted\" \\ back",
+            "labels": [{"name": "bug"}, null, true, [], {}],
+        },
+        "big": big,
+    });
+    let published = event("ada@example.com", data.clone());
+    let sequence = bus.publish_envelope(&published).await.unwrap();
+    let delivery = next(&mut deliveries).await;
+    assert_eq!(
+        delivery.stream_sequence(),
+        sequence,
+        "grace's event is filtered out"
+    );
+    assert_eq!(
+        delivery.header(switchboard_bus::headers::EVENT_TYPE),
+        Some(TRIGGER_MESSAGE)
+    );
+    let consumed = delivery.event().unwrap();
+    assert_eq!(consumed, published);
+    assert_eq!(consumed.data["issue"]["id"].as_u64(), Some(u64::MAX));
+    assert_eq!(
+        consumed.data["issue"]["number"].as_i64(),
+        Some(-9007199254740993)
+    );
+    // What a webhook subscriber is sent is the JSON of the event as it was published.
+    assert_eq!(
+        consumed.webhook_body().unwrap(),
+        serde_json::to_vec(&published).unwrap()
+    );
+    let body: serde_json::Value =
+        serde_json::from_slice(&consumed.webhook_body().unwrap()).unwrap();
+    assert_eq!(body["type"], TRIGGER_MESSAGE);
+    assert_eq!(body["metadata"]["user_id"], "ada@example.com");
+    assert_eq!(body["data"], data);
+    delivery.ack().await.unwrap();
     bus.delete_streams().await;
 }
 

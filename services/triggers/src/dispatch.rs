@@ -68,9 +68,13 @@ pub async fn run(context: Arc<Context>, shutdown: CancellationToken) -> Result<(
         let context = Arc::clone(&context);
         tokio::spawn(async move {
             let attempt = message.delivered();
-            let retry = match serde_json::from_slice::<Envelope>(message.payload()) {
-                Ok(event) => deliver_event(&context, &event, message.payload()).await,
-                Err(_) => false,
+            let retry = match message.event() {
+                Ok(event) => deliver_event(&context, &event).await,
+                Err(e) => {
+                    // Never deliverable: given up at once. The error carries no payload.
+                    tracing::warn!(error = %e, sequence = message.stream_sequence(), "undecodable event; not delivered");
+                    false
+                }
             };
             if retry && attempt < MAX_DELIVER {
                 let delay = Duration::from_millis(250u64.saturating_mul(1 << attempt.clamp(0, 8)))
@@ -86,11 +90,16 @@ pub async fn run(context: Arc<Context>, shutdown: CancellationToken) -> Result<(
 
 /// Sends one event to every matching subscription of its project; true when one failed and
 /// should be tried again.
-async fn deliver_event(context: &Context, event: &Envelope, body: &[u8]) -> bool {
+async fn deliver_event(context: &Context, event: &Envelope) -> bool {
     let project = &event.metadata.project_id;
     if project.is_empty() {
         return false;
     }
+    // What every subscription is sent: the event as JSON, the same bytes each time.
+    let Ok(body) = event.webhook_body() else {
+        return false;
+    };
+    let body = body.as_slice();
     let subscriptions = match context.store.webhook_subscriptions(project).await {
         Ok(s) => s,
         Err(_) => return true,

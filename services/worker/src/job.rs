@@ -50,9 +50,10 @@ pub(crate) async fn handle(context: &Arc<Context>, message: Message) {
 
 /// Handles one job message; never panics on bad input.
 async fn handle_in_span(context: &Arc<Context>, message: Message) {
-    let job: switchboard_bus::Job = match serde_json::from_slice(message.payload()) {
+    let job = match message.job() {
         Ok(job) => job,
         Err(e) => {
+            // The error names what is wrong, never the payload's contents.
             tracing::warn!(error = %e, subject = %message.subject(), "malformed job; dropping it");
             let _ = message.reject().await;
             return;

@@ -1,6 +1,6 @@
 //! ExecuteTool end to end: gateway → NATS JetStream → worker → a local stand-in of the
 //! provider that checks the exact request → Redis → reply. Sync and async calls, the execution
-//! log, idempotency keys.
+//! log, idempotency keys, a payload on the job subject that is no job.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -172,6 +172,53 @@ async fn a_sync_call_runs_once_with_the_users_credential_and_is_logged() {
         "SESSION_NOT_FOUND"
     );
 
+    w.workers.stop().await;
+    w.stack.stop().await;
+    github.verify().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_payload_on_the_job_subject_that_is_no_job_is_dropped_and_calls_go_on() {
+    let github = MockServer::start().await;
+    mock_create_issue(&github, 1).await;
+    let w = world(&github).await;
+    // Bytes no gateway published, on the subject the worker consumes.
+    let jetstream = async_nats::jetstream::new(nats_client(&w.stack.config.nats.url).await);
+    let names = switchboard_bus::Names::from_config(&w.stack.config.nats);
+    for garbage in [
+        &b"\xff\xfe not a job"[..],
+        br#"{"project_id":"x","execution_id":"y"}"#,
+    ] {
+        jetstream
+            .publish(names.job_subject("github"), garbage.to_vec().into())
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+    }
+    // The worker refuses them for good (not left for redelivery) and goes on.
+    let start = std::time::Instant::now();
+    while jobs_held(&w.stack.config.nats).await > 0 {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "a payload that is no job stays on the job stream"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let execution = w
+        .stack
+        .sessions(Some(&w.project.api_key))
+        .execute_tool(create_issue(&w.session, ExecutionMode::Sync))
+        .await
+        .unwrap()
+        .into_inner()
+        .execution
+        .unwrap();
+    assert_eq!(
+        execution.status(),
+        ExecutionStatus::Succeeded,
+        "{execution:?}"
+    );
     w.workers.stop().await;
     w.stack.stop().await;
     github.verify().await;

@@ -676,10 +676,7 @@ async fn refresh_before_expiry_once_across_workers_with_rotation_and_invalid_gra
     // invalid_grant: the account EXPIRED, the call fails clearly, and the event is on the bus.
     let nats = nats_client(&flow.stack.config.nats.url).await;
     let mut events = nats
-        .subscribe(format!(
-            "{}.events.>",
-            flow.stack.config.nats.subject_prefix
-        ))
+        .subscribe(switchboard_bus::Names::from_config(&flow.stack.config.nats).events_wildcard())
         .await
         .unwrap();
     nats.flush().await.unwrap();
@@ -701,13 +698,10 @@ async fn refresh_before_expiry_once_across_workers_with_rotation_and_invalid_gra
         .subject
         .as_str()
         .ends_with(&format!(".{}.account", account.id)));
-    let payload: serde_json::Value = serde_json::from_slice(&event.payload).unwrap();
-    assert_eq!(payload["type"], "connected_account.expired");
-    assert_eq!(
-        payload["metadata"]["connected_account_id"],
-        account.id.as_str()
-    );
-    assert_eq!(payload["metadata"]["user_id"], "ada");
+    let payload = switchboard_bus::events::Envelope::decode(&event.payload).unwrap();
+    assert_eq!(payload.kind, "connected_account.expired");
+    assert_eq!(payload.metadata.connected_account_id, account.id);
+    assert_eq!(payload.metadata.user_id, "ada");
     let text = String::from_utf8_lossy(&event.payload).to_string();
     for secret in flow.provider.issued_secrets() {
         assert!(!text.contains(&secret), "the event holds a token");

@@ -101,13 +101,9 @@ pub async fn open(
     }
     let names = &state.bus.names;
     let filter = if req.user_id.is_empty() {
-        format!("{}.events.{project}.>", names.subject_prefix)
+        names.project_events(project)
     } else {
-        format!(
-            "{}.events.{project}.{}.>",
-            names.subject_prefix,
-            switchboard_bus::user_key(&req.user_id)
-        )
+        names.user_events(project, &req.user_id)
     };
     let durable = (!name.is_empty()).then(|| format!("sub_{project}_{name}"));
     let consumer = state
@@ -165,10 +161,9 @@ pub async fn open(
                 let _ = message.ack().await;
                 continue;
             }
-            let envelope: Option<Envelope> = serde_json::from_slice(message.payload()).ok();
-            match envelope {
+            match message.event() {
                 // The subject filter keeps other projects out; check anyway.
-                Some(e) if e.metadata.project_id == project && filters.admits(&e) => {
+                Ok(e) if e.metadata.project_id == project && filters.admits(&e) => {
                     let event = crate::app::triggers::to_event(&e, sequence);
                     if tx.send(event).await.is_err() {
                         // The subscriber left before taking it: hand it out again now.
@@ -179,7 +174,11 @@ pub async fn open(
                     handed.insert(sequence);
                     let _ = message.ack().await;
                 }
-                _ => {
+                Ok(_) => {
+                    let _ = message.ack().await;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, sequence, "undecodable event; skipping it");
                     let _ = message.ack().await;
                 }
             }
