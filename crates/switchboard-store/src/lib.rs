@@ -9,6 +9,7 @@ mod keys;
 mod links;
 mod locks;
 mod projects;
+mod scripts;
 mod sessions;
 mod triggers;
 mod workflows;

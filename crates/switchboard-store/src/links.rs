@@ -11,6 +11,7 @@ use std::sync::LazyLock;
 use std::time::Duration;
 
 use prost::Message;
+use redis::ScriptInvocation;
 use serde::{Deserialize, Serialize};
 use switchboard_core::ids::is_id;
 use switchboard_core::{Error, Result};
@@ -18,6 +19,7 @@ use switchboard_proto::v1::ConnectedAccount;
 
 use crate::connections::alias_field;
 use crate::locks::millis;
+use crate::scripts::{or_empty, ScriptCall};
 use crate::{unavailable, Store};
 
 /// How long a finished or expired request stays readable after its link expired.
@@ -75,84 +77,243 @@ fn bad_record(e: serde_json::Error) -> Error {
     Error::Internal(format!("stored connection request does not decode: {e}"))
 }
 
+/// Stores a new request and its link and, unless it reconnects an account, creates that
+/// INITIATED account: 0 when it did; -2 when the auth config does not exist, -1 when the user
+/// already has the alias, -3 when the reconnected account does not exist (nothing written).
 static START_LINK: LazyLock<redis::Script> = LazyLock::new(|| {
     redis::Script::new(
         r"
--- KEYS: request, link, account, accounts, user accounts, aliases, auth config, auth config accounts
--- ARGV: request json, request ttl ms, link ttl ms, request id, new account ('' = reconnect),
---       account id, alias field ('' for none)
-if redis.call('EXISTS', KEYS[7]) == 0 then return -2 end
-if ARGV[5] ~= '' then
-  if ARGV[7] ~= '' then
-    if redis.call('HSETNX', KEYS[6], ARGV[7], ARGV[6]) == 0 then return -1 end
+local request, link, account_key, accounts, user_accounts, aliases, auth_config,
+  auth_config_accounts = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8]
+local record, request_ttl_ms, link_ttl_ms, request_id, new_account, account_id, alias =
+  ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
+if redis.call('EXISTS', auth_config) == 0 then return -2 end
+if new_account ~= '' then
+  if alias ~= '' then
+    if redis.call('HSETNX', aliases, alias, account_id) == 0 then return -1 end
   end
-  redis.call('HSET', KEYS[3], 'd', ARGV[5])
-  redis.call('ZADD', KEYS[4], 0, ARGV[6])
-  redis.call('ZADD', KEYS[5], 0, ARGV[6])
-  redis.call('SADD', KEYS[8], ARGV[6])
-elseif redis.call('EXISTS', KEYS[3]) == 0 then
+  redis.call('HSET', account_key, 'd', new_account)
+  redis.call('ZADD', accounts, 0, account_id)
+  redis.call('ZADD', user_accounts, 0, account_id)
+  redis.call('SADD', auth_config_accounts, account_id)
+elseif redis.call('EXISTS', account_key) == 0 then
   return -3
 end
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-redis.call('SET', KEYS[2], ARGV[4], 'PX', ARGV[3])
+redis.call('SET', request, record, 'PX', request_ttl_ms)
+redis.call('SET', link, request_id, 'PX', link_ttl_ms)
 return 0
 ",
     )
 });
 
+/// [`START_LINK`]'s keys and arguments.
+pub(crate) struct StartLink<'a> {
+    /// `KEYS[1]`: the connection request.
+    pub request: String,
+    /// `KEYS[2]`: the link (its token's digest).
+    pub link: String,
+    /// `KEYS[3]`: the account hash.
+    pub account_key: String,
+    /// `KEYS[4]`: the project's accounts.
+    pub accounts: String,
+    /// `KEYS[5]`: the user's accounts.
+    pub user_accounts: String,
+    /// `KEYS[6]`: the user's aliases.
+    pub aliases: String,
+    /// `KEYS[7]`: the auth config (must exist).
+    pub auth_config: String,
+    /// `KEYS[8]`: the auth config's accounts.
+    pub auth_config_accounts: String,
+    /// `ARGV[1]`: the request JSON.
+    pub record: String,
+    /// `ARGV[2]`: how long the request is kept, ms.
+    pub request_ttl_ms: u64,
+    /// `ARGV[3]`: how long the link lives, ms.
+    pub link_ttl_ms: u64,
+    /// `ARGV[4]`: the request id (the link's value).
+    pub request_id: &'a str,
+    /// `ARGV[5]`: the new account's encoded `ConnectedAccount` (`''`: a reconnect, the account
+    /// must exist).
+    pub new_account: Option<Vec<u8>>,
+    /// `ARGV[6]`: the account id.
+    pub account_id: &'a str,
+    /// `ARGV[7]`: the new account's alias field (`''`: no alias).
+    pub alias: Option<&'a str>,
+}
+
+impl ScriptCall for StartLink<'_> {
+    fn invocation(&self) -> ScriptInvocation<'static> {
+        let mut call = START_LINK.prepare_invoke();
+        call.key(&self.request)
+            .key(&self.link)
+            .key(&self.account_key)
+            .key(&self.accounts)
+            .key(&self.user_accounts)
+            .key(&self.aliases)
+            .key(&self.auth_config)
+            .key(&self.auth_config_accounts)
+            .arg(&self.record)
+            .arg(self.request_ttl_ms)
+            .arg(self.link_ttl_ms)
+            .arg(self.request_id)
+            .arg(self.new_account.as_deref().unwrap_or_default())
+            .arg(self.account_id)
+            .arg(or_empty(self.alias));
+        call
+    }
+}
+
+/// Saves a request's record (its expiry kept) and a new `state` key naming it, and drops the
+/// previous one: 1 when it did, 0 when the request is gone (nothing written).
 static SET_STATE: LazyLock<redis::Script> = LazyLock::new(|| {
     redis::Script::new(
         r"
--- KEYS: request, new state key, old state key ('' hash: same as new)
--- ARGV: request json, state ttl ms, request id
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-if KEYS[3] ~= KEYS[2] then redis.call('DEL', KEYS[3]) end
-redis.call('SET', KEYS[1], ARGV[1], 'KEEPTTL')
-redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[2])
+local request, state, previous_state = KEYS[1], KEYS[2], KEYS[3]
+local record, state_ttl_ms, request_id = ARGV[1], ARGV[2], ARGV[3]
+if redis.call('EXISTS', request) == 0 then return 0 end
+if previous_state ~= state then redis.call('DEL', previous_state) end
+redis.call('SET', request, record, 'KEEPTTL')
+redis.call('SET', state, request_id, 'PX', state_ttl_ms)
 return 1
 ",
     )
 });
 
+/// [`SET_STATE`]'s keys and arguments.
+pub(crate) struct SetLinkState<'a> {
+    /// `KEYS[1]`: the connection request.
+    pub request: String,
+    /// `KEYS[2]`: the new state key.
+    pub state: String,
+    /// `KEYS[3]`: the previous state key (may be `state`: then nothing is dropped).
+    pub previous_state: String,
+    /// `ARGV[1]`: the request JSON.
+    pub record: String,
+    /// `ARGV[2]`: how long the state lives, ms.
+    pub state_ttl_ms: u64,
+    /// `ARGV[3]`: the request id (the state's value).
+    pub request_id: &'a str,
+}
+
+impl ScriptCall for SetLinkState<'_> {
+    fn invocation(&self) -> ScriptInvocation<'static> {
+        let mut call = SET_STATE.prepare_invoke();
+        call.key(&self.request)
+            .key(&self.state)
+            .key(&self.previous_state)
+            .arg(&self.record)
+            .arg(self.state_ttl_ms)
+            .arg(self.request_id);
+        call
+    }
+}
+
+/// Ends a request whose stored JSON still contains `expected` (its INITIATED status): saves the
+/// final record (expiry kept), updates the account when asked, and deletes the link and state.
+/// 1 when it did; 0 when the request is gone, -1 when it already ended, -2 when the account to
+/// update is gone (nothing written).
 static FINISH_LINK: LazyLock<redis::Script> = LazyLock::new(|| {
     redis::Script::new(
         r"
--- KEYS: request, link, state, account
--- ARGV: request json, expected status of the stored request, account d ('' = leave),
---       sealed credential ('' = leave)
-local current = redis.call('GET', KEYS[1])
+local request, link, state, account_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local record, expected, account, sealed = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local current = redis.call('GET', request)
 if not current then return 0 end
-if not string.find(current, ARGV[2], 1, true) then return -1 end
-if ARGV[3] ~= '' then
-  if redis.call('EXISTS', KEYS[4]) == 0 then return -2 end
-  if ARGV[4] ~= '' then
-    redis.call('HSET', KEYS[4], 'd', ARGV[3], 'c', ARGV[4])
+if not string.find(current, expected, 1, true) then return -1 end
+if account ~= '' then
+  if redis.call('EXISTS', account_key) == 0 then return -2 end
+  if sealed ~= '' then
+    redis.call('HSET', account_key, 'd', account, 'c', sealed)
   else
-    redis.call('HSET', KEYS[4], 'd', ARGV[3])
+    redis.call('HSET', account_key, 'd', account)
   end
 end
-redis.call('SET', KEYS[1], ARGV[1], 'KEEPTTL')
-redis.call('DEL', KEYS[2])
-redis.call('DEL', KEYS[3])
+redis.call('SET', request, record, 'KEEPTTL')
+redis.call('DEL', link)
+redis.call('DEL', state)
 return 1
 ",
     )
 });
 
+/// [`FINISH_LINK`]'s keys and arguments.
+pub(crate) struct FinishLink<'a> {
+    /// `KEYS[1]`: the connection request.
+    pub request: String,
+    /// `KEYS[2]`: its link.
+    pub link: String,
+    /// `KEYS[3]`: its current state key.
+    pub state: String,
+    /// `KEYS[4]`: its account hash.
+    pub account_key: String,
+    /// `ARGV[1]`: the final request JSON.
+    pub record: String,
+    /// `ARGV[2]`: text the stored JSON must contain (`"status":"INITIATED"`).
+    pub expected: String,
+    /// `ARGV[3]`: the account's new encoded record (`''`: left alone).
+    pub account: Option<Vec<u8>>,
+    /// `ARGV[4]`: its new sealed credential (`''`: left alone; needs `account`).
+    pub sealed: Option<&'a [u8]>,
+}
+
+impl ScriptCall for FinishLink<'_> {
+    fn invocation(&self) -> ScriptInvocation<'static> {
+        let mut call = FINISH_LINK.prepare_invoke();
+        call.key(&self.request)
+            .key(&self.link)
+            .key(&self.state)
+            .key(&self.account_key)
+            .arg(&self.record)
+            .arg(&self.expected)
+            .arg(self.account.as_deref().unwrap_or_default())
+            .arg(self.sealed.unwrap_or_default());
+        call
+    }
+}
+
+/// Saves refreshed tokens (record and credential in one HSET) if the account exists, and
+/// releases the refresh lock if `owner` holds it: 1 when the tokens were written, else 0.
 static STORE_TOKENS: LazyLock<redis::Script> = LazyLock::new(|| {
     redis::Script::new(
         r"
--- KEYS: account, refresh lock. ARGV: account d, sealed credential, lock owner
+local account_key, lock = KEYS[1], KEYS[2]
+local record, sealed, owner = ARGV[1], ARGV[2], ARGV[3]
 local written = 0
-if redis.call('EXISTS', KEYS[1]) == 1 then
-  redis.call('HSET', KEYS[1], 'd', ARGV[1], 'c', ARGV[2])
+if redis.call('EXISTS', account_key) == 1 then
+  redis.call('HSET', account_key, 'd', record, 'c', sealed)
   written = 1
 end
-if redis.call('GET', KEYS[2]) == ARGV[3] then redis.call('DEL', KEYS[2]) end
+if redis.call('GET', lock) == owner then redis.call('DEL', lock) end
 return written
 ",
     )
 });
+
+/// [`STORE_TOKENS`]'s keys and arguments.
+pub(crate) struct StoreTokens<'a> {
+    /// `KEYS[1]`: the account hash.
+    pub account_key: String,
+    /// `KEYS[2]`: its refresh lock.
+    pub lock: String,
+    /// `ARGV[1]`: the account's encoded record.
+    pub record: Vec<u8>,
+    /// `ARGV[2]`: its sealed credential.
+    pub sealed: &'a [u8],
+    /// `ARGV[3]`: the lock owner.
+    pub owner: &'a str,
+}
+
+impl ScriptCall for StoreTokens<'_> {
+    fn invocation(&self) -> ScriptInvocation<'static> {
+        let mut call = STORE_TOKENS.prepare_invoke();
+        call.key(&self.account_key)
+            .key(&self.lock)
+            .arg(&self.record)
+            .arg(self.sealed)
+            .arg(self.owner);
+        call
+    }
+}
 
 /// How a request ends.
 pub struct Finish<'a> {
@@ -176,33 +337,28 @@ impl Store {
         new_account: Option<&ConnectedAccount>,
     ) -> Result<()> {
         let json = serde_json::to_string(record).map_err(bad_record)?;
-        let (account_d, alias) = match new_account {
-            Some(a) => (a.encode_to_vec(), alias_field(a)),
-            None => (Vec::new(), String::new()),
-        };
-        let mut conn = self.conn.clone();
-        let status: i64 = START_LINK
-            .key(self.keys.connection_request(project, &record.id))
-            .key(self.keys.link(project, &record.link_hash))
-            .key(self.keys.account(project, &record.account_id))
-            .key(self.keys.accounts(project))
-            .key(self.keys.user_accounts(project, &record.user_id))
-            .key(self.keys.user_aliases(project, &record.user_id))
-            .key(self.keys.auth_config(project, &record.auth_config_id))
-            .key(
-                self.keys
+        let alias = new_account.map(alias_field).unwrap_or_default();
+        let status: i64 = self
+            .run(&StartLink {
+                request: self.keys.connection_request(project, &record.id),
+                link: self.keys.link(project, &record.link_hash),
+                account_key: self.keys.account(project, &record.account_id),
+                accounts: self.keys.accounts(project),
+                user_accounts: self.keys.user_accounts(project, &record.user_id),
+                aliases: self.keys.user_aliases(project, &record.user_id),
+                auth_config: self.keys.auth_config(project, &record.auth_config_id),
+                auth_config_accounts: self
+                    .keys
                     .auth_config_accounts(project, &record.auth_config_id),
-            )
-            .arg(json)
-            .arg(millis(link_ttl + KEEP_AFTER_EXPIRY))
-            .arg(millis(link_ttl))
-            .arg(&record.id)
-            .arg(account_d)
-            .arg(&record.account_id)
-            .arg(alias)
-            .invoke_async(&mut conn)
-            .await
-            .map_err(unavailable)?;
+                record: json,
+                request_ttl_ms: millis(link_ttl + KEEP_AFTER_EXPIRY),
+                link_ttl_ms: millis(link_ttl),
+                request_id: &record.id,
+                new_account: new_account.map(Message::encode_to_vec),
+                account_id: &record.account_id,
+                alias: (!alias.is_empty()).then_some(alias.as_str()),
+            })
+            .await?;
         match status {
             0 => Ok(()),
             -1 => Err(Error::AlreadyExists {
@@ -288,17 +444,16 @@ impl Store {
         } else {
             previous_state_hash
         };
-        let mut conn = self.conn.clone();
-        let done: i64 = SET_STATE
-            .key(self.keys.connection_request(project, &record.id))
-            .key(self.keys.link_state(project, &record.state_hash))
-            .key(self.keys.link_state(project, previous))
-            .arg(json)
-            .arg(millis(ttl))
-            .arg(&record.id)
-            .invoke_async(&mut conn)
-            .await
-            .map_err(unavailable)?;
+        let done: i64 = self
+            .run(&SetLinkState {
+                request: self.keys.connection_request(project, &record.id),
+                state: self.keys.link_state(project, &record.state_hash),
+                previous_state: self.keys.link_state(project, previous),
+                record: json,
+                state_ttl_ms: millis(ttl),
+                request_id: &record.id,
+            })
+            .await?;
         Ok(done == 1)
     }
 
@@ -308,24 +463,18 @@ impl Store {
     pub async fn finish_link(&self, project: &str, finish: Finish<'_>) -> Result<bool> {
         let record = finish.record;
         let json = serde_json::to_string(record).map_err(bad_record)?;
-        let account_d = finish
-            .account
-            .map(Message::encode_to_vec)
-            .unwrap_or_default();
-        let sealed = finish.sealed.unwrap_or_default();
-        let mut conn = self.conn.clone();
-        let done: i64 = FINISH_LINK
-            .key(self.keys.connection_request(project, &record.id))
-            .key(self.keys.link(project, &record.link_hash))
-            .key(self.keys.link_state(project, &record.state_hash))
-            .key(self.keys.account(project, &record.account_id))
-            .arg(json)
-            .arg(format!("\"status\":\"{INITIATED}\""))
-            .arg(account_d)
-            .arg(sealed)
-            .invoke_async(&mut conn)
-            .await
-            .map_err(unavailable)?;
+        let done: i64 = self
+            .run(&FinishLink {
+                request: self.keys.connection_request(project, &record.id),
+                link: self.keys.link(project, &record.link_hash),
+                state: self.keys.link_state(project, &record.state_hash),
+                account_key: self.keys.account(project, &record.account_id),
+                record: json,
+                expected: format!("\"status\":\"{INITIATED}\""),
+                account: finish.account.map(Message::encode_to_vec),
+                sealed: finish.sealed,
+            })
+            .await?;
         match done {
             1 => Ok(true),
             -2 => Err(crate::account_not_found(&record.account_id)),
@@ -365,16 +514,15 @@ impl Store {
         sealed: &[u8],
         owner: &str,
     ) -> Result<bool> {
-        let mut conn = self.conn.clone();
-        let written: i64 = STORE_TOKENS
-            .key(self.keys.account(project, &account.id))
-            .key(self.keys.refresh_lock(project, &account.id))
-            .arg(account.encode_to_vec())
-            .arg(sealed)
-            .arg(owner)
-            .invoke_async(&mut conn)
-            .await
-            .map_err(unavailable)?;
+        let written: i64 = self
+            .run(&StoreTokens {
+                account_key: self.keys.account(project, &account.id),
+                lock: self.keys.refresh_lock(project, &account.id),
+                record: account.encode_to_vec(),
+                sealed,
+                owner,
+            })
+            .await?;
         Ok(written == 1)
     }
 
