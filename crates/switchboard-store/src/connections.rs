@@ -654,3 +654,263 @@ pub(crate) fn decode_account(bytes: &[u8]) -> Result<ConnectedAccount> {
     }
     Ok(account)
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod script_tests {
+    use super::*;
+    use crate::scripts::testing::{fixture, Fixture};
+
+    fn create<'a>(fx: &Fixture, id: &'a str, alias: Option<&'a str>) -> CreateAccount<'a> {
+        let k = fx.keys();
+        let p = &fx.project;
+        CreateAccount {
+            account_key: k.account(p, id),
+            accounts: k.accounts(p),
+            user_accounts: k.user_accounts(p, "u1"),
+            aliases: k.user_aliases(p, "u1"),
+            auth_config: k.auth_config(p, "ac_1"),
+            auth_config_accounts: k.auth_config_accounts(p, "ac_1"),
+            id,
+            record: format!("record of {id}").into_bytes(),
+            sealed: b"sealed",
+            alias,
+        }
+    }
+
+    fn delete<'a>(fx: &Fixture, id: &'a str, alias: Option<&'a str>) -> DeleteAccount<'a> {
+        let k = fx.keys();
+        let p = &fx.project;
+        DeleteAccount {
+            account_key: k.account(p, id),
+            accounts: k.accounts(p),
+            user_accounts: k.user_accounts(p, "u1"),
+            aliases: k.user_aliases(p, "u1"),
+            auth_config_accounts: k.auth_config_accounts(p, "ac_1"),
+            id,
+            alias,
+        }
+    }
+
+    async fn put_auth_config(fx: &Fixture) {
+        let () = fx
+            .query(
+                redis::cmd("SET")
+                    .arg(fx.keys().auth_config(&fx.project, "ac_1"))
+                    .arg("config"),
+            )
+            .await;
+    }
+
+    #[tokio::test]
+    async fn create_account_needs_its_auth_config_and_a_free_alias() {
+        let fx = fixture().await;
+        let first = create(&fx, "ca_1", Some("github/work"));
+        assert_eq!(fx.run::<i64>(&first).await, -2);
+        assert!(!fx.exists(&first.account_key).await);
+        assert!(!fx.exists(&first.aliases).await);
+
+        put_auth_config(&fx).await;
+        assert_eq!(fx.run::<i64>(&first).await, 0);
+        assert_eq!(
+            fx.hget(&first.account_key, "d").await.unwrap(),
+            b"record of ca_1"
+        );
+        assert_eq!(fx.hget(&first.account_key, "c").await.unwrap(), b"sealed");
+        assert_eq!(fx.zmembers(&first.accounts).await, ["ca_1"]);
+        assert_eq!(fx.zmembers(&first.user_accounts).await, ["ca_1"]);
+        assert_eq!(fx.smembers(&first.auth_config_accounts).await, ["ca_1"]);
+        assert_eq!(
+            fx.hget(&first.aliases, "github/work").await.unwrap(),
+            b"ca_1"
+        );
+
+        let taken = create(&fx, "ca_2", Some("github/work"));
+        assert_eq!(fx.run::<i64>(&taken).await, -1);
+        assert!(!fx.exists(&taken.account_key).await);
+        assert_eq!(fx.zmembers(&taken.accounts).await, ["ca_1"]);
+        assert_eq!(
+            fx.hget(&first.aliases, "github/work").await.unwrap(),
+            b"ca_1"
+        );
+
+        // Without an alias there is nothing to collide with.
+        let plain = create(&fx, "ca_3", None);
+        assert_eq!(fx.run::<i64>(&plain).await, 0);
+        assert_eq!(fx.zmembers(&plain.user_accounts).await, ["ca_1", "ca_3"]);
+        let aliases: Vec<String> = fx.query(redis::cmd("HKEYS").arg(&plain.aliases)).await;
+        assert_eq!(aliases, ["github/work"]);
+        fx.done().await;
+    }
+
+    #[tokio::test]
+    async fn delete_account_drops_it_everywhere_and_only_its_own_alias() {
+        let fx = fixture().await;
+        put_auth_config(&fx).await;
+        assert_eq!(
+            fx.run::<i64>(&create(&fx, "ca_1", Some("github/work")))
+                .await,
+            0
+        );
+        assert_eq!(fx.run::<i64>(&create(&fx, "ca_2", None)).await, 0);
+        // ca_2 claims an alias field ca_1 holds: deleting ca_2 must leave it.
+        let call = delete(&fx, "ca_2", Some("github/work"));
+        assert_eq!(fx.run::<i64>(&call).await, 1);
+        assert!(!fx.exists(&call.account_key).await);
+        assert_eq!(fx.zmembers(&call.accounts).await, ["ca_1"]);
+        assert_eq!(fx.zmembers(&call.user_accounts).await, ["ca_1"]);
+        assert_eq!(fx.smembers(&call.auth_config_accounts).await, ["ca_1"]);
+        assert_eq!(
+            fx.hget(&call.aliases, "github/work").await.unwrap(),
+            b"ca_1"
+        );
+
+        let call = delete(&fx, "ca_1", Some("github/work"));
+        assert_eq!(fx.run::<i64>(&call).await, 1);
+        assert!(!fx.exists(&call.aliases).await);
+        assert!(fx.zmembers(&call.accounts).await.is_empty());
+        assert!(fx.smembers(&call.auth_config_accounts).await.is_empty());
+        // Gone: 0.
+        assert_eq!(fx.run::<i64>(&call).await, 0);
+        fx.done().await;
+    }
+
+    #[tokio::test]
+    async fn delete_auth_config_only_when_no_account_uses_it() {
+        let fx = fixture().await;
+        let k = fx.keys();
+        let p = &fx.project;
+        let call = DeleteAuthConfig {
+            auth_config: k.auth_config(p, "ac_1"),
+            auth_configs: k.auth_configs(p),
+            auth_config_accounts: k.auth_config_accounts(p, "ac_1"),
+            secret: k.auth_config_secret(p, "ac_1"),
+            id: "ac_1",
+        };
+        assert_eq!(fx.run::<i64>(&call).await, 0);
+
+        put_auth_config(&fx).await;
+        let () = fx
+            .query(redis::cmd("SET").arg(&call.secret).arg("secret"))
+            .await;
+        let () = fx
+            .query(
+                redis::cmd("ZADD")
+                    .arg(&call.auth_configs)
+                    .arg(0)
+                    .arg("ac_1"),
+            )
+            .await;
+        let () = fx
+            .query(
+                redis::cmd("SADD")
+                    .arg(&call.auth_config_accounts)
+                    .arg("ca_1"),
+            )
+            .await;
+        assert_eq!(fx.run::<i64>(&call).await, -1);
+        assert!(fx.exists(&call.auth_config).await);
+        assert!(fx.exists(&call.secret).await);
+        assert_eq!(fx.zmembers(&call.auth_configs).await, ["ac_1"]);
+
+        let () = fx
+            .query(
+                redis::cmd("SREM")
+                    .arg(&call.auth_config_accounts)
+                    .arg("ca_1"),
+            )
+            .await;
+        assert_eq!(fx.run::<i64>(&call).await, 1);
+        assert!(!fx.exists(&call.auth_config).await);
+        assert!(!fx.exists(&call.secret).await);
+        assert!(fx.zmembers(&call.auth_configs).await.is_empty());
+        fx.done().await;
+    }
+
+    #[tokio::test]
+    async fn update_auth_config_replaces_the_secret_only_when_given() {
+        let fx = fixture().await;
+        let k = fx.keys();
+        let p = &fx.project;
+        let call = |sealed_secret: Option<&'static [u8]>, record: &str| UpdateAuthConfig {
+            auth_config: k.auth_config(p, "ac_1"),
+            secret: k.auth_config_secret(p, "ac_1"),
+            record: record.as_bytes().to_vec(),
+            sealed_secret,
+        };
+        let missing = call(Some(b"s1"), "v1");
+        assert_eq!(fx.run::<i64>(&missing).await, 0);
+        assert!(!fx.exists(&missing.auth_config).await);
+        assert!(!fx.exists(&missing.secret).await);
+
+        put_auth_config(&fx).await;
+        let set = call(Some(b"s1"), "v1");
+        assert_eq!(fx.run::<i64>(&set).await, 1);
+        assert_eq!(fx.get(&set.auth_config).await.unwrap(), b"v1");
+        assert_eq!(fx.get(&set.secret).await.unwrap(), b"s1");
+
+        let keep = call(None, "v2");
+        assert_eq!(fx.run::<i64>(&keep).await, 1);
+        assert_eq!(fx.get(&keep.auth_config).await.unwrap(), b"v2");
+        assert_eq!(fx.get(&keep.secret).await.unwrap(), b"s1");
+
+        let clear = call(Some(b""), "v3");
+        assert_eq!(fx.run::<i64>(&clear).await, 1);
+        assert_eq!(fx.get(&clear.auth_config).await.unwrap(), b"v3");
+        assert!(!fx.exists(&clear.secret).await);
+        fx.done().await;
+    }
+
+    #[tokio::test]
+    async fn update_account_replaces_only_the_record_of_an_existing_account() {
+        let fx = fixture().await;
+        let call = UpdateAccount {
+            account_key: fx.keys().account(&fx.project, "ca_1"),
+            record: b"v2".to_vec(),
+        };
+        assert_eq!(fx.run::<i64>(&call).await, 0);
+        assert!(!fx.exists(&call.account_key).await);
+
+        let () = fx
+            .query(
+                redis::cmd("HSET")
+                    .arg(&call.account_key)
+                    .arg("d")
+                    .arg("v1")
+                    .arg("c")
+                    .arg("sealed"),
+            )
+            .await;
+        assert_eq!(fx.run::<i64>(&call).await, 1);
+        assert_eq!(fx.hget(&call.account_key, "d").await.unwrap(), b"v2");
+        assert_eq!(fx.hget(&call.account_key, "c").await.unwrap(), b"sealed");
+        fx.done().await;
+    }
+
+    #[tokio::test]
+    async fn user_accounts_reads_the_index_in_order_skipping_missing_accounts() {
+        let fx = fixture().await;
+        let k = fx.keys();
+        let p = &fx.project;
+        let call = UserAccounts {
+            user_accounts: k.user_accounts(p, "u1"),
+            account_prefix: k.account(p, ""),
+        };
+        assert!(fx.run::<Vec<Vec<u8>>>(&call).await.is_empty());
+        for id in ["ca_3", "ca_1", "ca_2"] {
+            let () = fx
+                .query(redis::cmd("ZADD").arg(&call.user_accounts).arg(0).arg(id))
+                .await;
+        }
+        for (id, d) in [("ca_1", "one"), ("ca_3", "three")] {
+            let () = fx
+                .query(redis::cmd("HSET").arg(k.account(p, id)).arg("d").arg(d))
+                .await;
+        }
+        assert_eq!(
+            fx.run::<Vec<Vec<u8>>>(&call).await,
+            [b"one".to_vec(), b"three".to_vec()]
+        );
+        fx.done().await;
+    }
+}

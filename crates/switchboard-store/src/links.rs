@@ -536,3 +536,325 @@ impl Store {
             .map_err(unavailable)
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod script_tests {
+    use super::*;
+    use crate::scripts::testing::{fixture, Fixture};
+
+    fn start<'a>(fx: &Fixture, request_id: &'a str, account_id: &'a str) -> StartLink<'a> {
+        let k = fx.keys();
+        let p = &fx.project;
+        StartLink {
+            request: k.connection_request(p, request_id),
+            link: k.link(p, &format!("hash of {request_id}")),
+            account_key: k.account(p, account_id),
+            accounts: k.accounts(p),
+            user_accounts: k.user_accounts(p, "u1"),
+            aliases: k.user_aliases(p, "u1"),
+            auth_config: k.auth_config(p, "ac_1"),
+            auth_config_accounts: k.auth_config_accounts(p, "ac_1"),
+            record: format!(r#"{{"id":"{request_id}","status":"INITIATED"}}"#),
+            request_ttl_ms: 120_000,
+            link_ttl_ms: 60_000,
+            request_id,
+            new_account: Some(b"new account".to_vec()),
+            account_id,
+            alias: Some("github/work"),
+        }
+    }
+
+    async fn put_auth_config(fx: &Fixture) {
+        let () = fx
+            .query(
+                redis::cmd("SET")
+                    .arg(fx.keys().auth_config(&fx.project, "ac_1"))
+                    .arg("config"),
+            )
+            .await;
+    }
+
+    async fn assert_not_started(fx: &Fixture, call: &StartLink<'_>) {
+        assert!(!fx.exists(&call.request).await);
+        assert!(!fx.exists(&call.link).await);
+    }
+
+    #[tokio::test]
+    async fn start_creates_the_request_link_and_initiated_account() {
+        let fx = fixture().await;
+        let call = start(&fx, "cr_1", "ca_1");
+        assert_eq!(fx.run::<i64>(&call).await, -2);
+        assert_not_started(&fx, &call).await;
+        assert!(!fx.exists(&call.account_key).await);
+
+        put_auth_config(&fx).await;
+        assert_eq!(fx.run::<i64>(&call).await, 0);
+        assert_eq!(fx.get(&call.request).await.unwrap(), call.record.as_bytes());
+        assert_eq!(fx.get(&call.link).await.unwrap(), b"cr_1");
+        let request_ttl = fx.pttl(&call.request).await;
+        let link_ttl = fx.pttl(&call.link).await;
+        assert!(
+            request_ttl > 100_000 && request_ttl <= 120_000,
+            "{request_ttl}"
+        );
+        assert!(link_ttl > 50_000 && link_ttl <= 60_000, "{link_ttl}");
+        assert_eq!(
+            fx.hget(&call.account_key, "d").await.unwrap(),
+            b"new account"
+        );
+        assert_eq!(fx.zmembers(&call.accounts).await, ["ca_1"]);
+        assert_eq!(fx.zmembers(&call.user_accounts).await, ["ca_1"]);
+        assert_eq!(fx.smembers(&call.auth_config_accounts).await, ["ca_1"]);
+        assert_eq!(
+            fx.hget(&call.aliases, "github/work").await.unwrap(),
+            b"ca_1"
+        );
+        fx.done().await;
+    }
+
+    #[tokio::test]
+    async fn start_with_a_taken_alias_writes_nothing() {
+        let fx = fixture().await;
+        put_auth_config(&fx).await;
+        assert_eq!(fx.run::<i64>(&start(&fx, "cr_1", "ca_1")).await, 0);
+        let call = start(&fx, "cr_2", "ca_2");
+        assert_eq!(fx.run::<i64>(&call).await, -1);
+        assert_not_started(&fx, &call).await;
+        assert!(!fx.exists(&call.account_key).await);
+        assert_eq!(fx.zmembers(&call.accounts).await, ["ca_1"]);
+
+        // Without an alias it goes through.
+        let mut plain = start(&fx, "cr_3", "ca_3");
+        plain.alias = None;
+        assert_eq!(fx.run::<i64>(&plain).await, 0);
+        assert_eq!(fx.zmembers(&plain.user_accounts).await, ["ca_1", "ca_3"]);
+        fx.done().await;
+    }
+
+    #[tokio::test]
+    async fn a_reconnect_needs_the_account_and_leaves_it_alone() {
+        let fx = fixture().await;
+        put_auth_config(&fx).await;
+        let mut call = start(&fx, "cr_1", "ca_1");
+        call.new_account = None;
+        assert_eq!(fx.run::<i64>(&call).await, -3);
+        assert_not_started(&fx, &call).await;
+        assert!(!fx.exists(&call.account_key).await);
+        assert!(!fx.exists(&call.aliases).await);
+
+        let () = fx
+            .query(
+                redis::cmd("HSET")
+                    .arg(&call.account_key)
+                    .arg("d")
+                    .arg("existing"),
+            )
+            .await;
+        assert_eq!(fx.run::<i64>(&call).await, 0);
+        assert_eq!(fx.get(&call.link).await.unwrap(), b"cr_1");
+        assert_eq!(fx.hget(&call.account_key, "d").await.unwrap(), b"existing");
+        assert!(fx.zmembers(&call.accounts).await.is_empty());
+        fx.done().await;
+    }
+
+    fn set_state<'a>(fx: &Fixture, state: &str, previous: &str) -> SetLinkState<'a> {
+        let k = fx.keys();
+        let p = &fx.project;
+        SetLinkState {
+            request: k.connection_request(p, "cr_1"),
+            state: k.link_state(p, state),
+            previous_state: k.link_state(p, previous),
+            record: format!(r#"{{"state_hash":"{state}"}}"#),
+            state_ttl_ms: 30_000,
+            request_id: "cr_1",
+        }
+    }
+
+    #[tokio::test]
+    async fn set_state_replaces_the_previous_state_and_keeps_the_request_ttl() {
+        let fx = fixture().await;
+        let first = set_state(&fx, "s1", "s1");
+        assert_eq!(fx.run::<i64>(&first).await, 0);
+        assert!(!fx.exists(&first.request).await);
+        assert!(!fx.exists(&first.state).await);
+
+        let () = fx
+            .query(
+                redis::cmd("SET")
+                    .arg(&first.request)
+                    .arg("{}")
+                    .arg("PX")
+                    .arg(600_000),
+            )
+            .await;
+        assert_eq!(fx.run::<i64>(&first).await, 1);
+        assert_eq!(fx.get(&first.state).await.unwrap(), b"cr_1");
+        assert_eq!(
+            fx.get(&first.request).await.unwrap(),
+            br#"{"state_hash":"s1"}"#
+        );
+        assert!(fx.pttl(&first.request).await > 500_000);
+        let ttl = fx.pttl(&first.state).await;
+        assert!(ttl > 20_000 && ttl <= 30_000, "{ttl}");
+
+        let second = set_state(&fx, "s2", "s1");
+        assert_eq!(fx.run::<i64>(&second).await, 1);
+        assert!(!fx.exists(&first.state).await);
+        assert_eq!(fx.get(&second.state).await.unwrap(), b"cr_1");
+        assert!(fx.pttl(&second.request).await > 500_000);
+        fx.done().await;
+    }
+
+    fn finish<'a>(
+        fx: &Fixture,
+        account: Option<&[u8]>,
+        sealed: Option<&'a [u8]>,
+    ) -> FinishLink<'a> {
+        let k = fx.keys();
+        let p = &fx.project;
+        FinishLink {
+            request: k.connection_request(p, "cr_1"),
+            link: k.link(p, "l1"),
+            state: k.link_state(p, "s1"),
+            account_key: k.account(p, "ca_1"),
+            record: r#"{"status":"ACTIVE"}"#.into(),
+            expected: format!("\"status\":\"{INITIATED}\""),
+            account: account.map(<[u8]>::to_vec),
+            sealed,
+        }
+    }
+
+    async fn put_request(fx: &Fixture, call: &FinishLink<'_>) {
+        let () = fx
+            .query(
+                redis::cmd("SET")
+                    .arg(&call.request)
+                    .arg(format!(r#"{{"id":"cr_1","status":"{INITIATED}"}}"#))
+                    .arg("PX")
+                    .arg(600_000),
+            )
+            .await;
+        let () = fx
+            .query(redis::cmd("SET").arg(&call.link).arg("cr_1"))
+            .await;
+        let () = fx
+            .query(redis::cmd("SET").arg(&call.state).arg("cr_1"))
+            .await;
+    }
+
+    #[tokio::test]
+    async fn finish_ends_an_initiated_request_with_its_account() {
+        let fx = fixture().await;
+        let call = finish(&fx, Some(b"active"), Some(b"sealed"));
+        assert_eq!(fx.run::<i64>(&call).await, 0);
+
+        put_request(&fx, &call).await;
+        // The account is gone: nothing changes.
+        assert_eq!(fx.run::<i64>(&call).await, -2);
+        assert!(fx.exists(&call.link).await);
+        assert!(!fx.exists(&call.account_key).await);
+
+        let () = fx
+            .query(
+                redis::cmd("HSET")
+                    .arg(&call.account_key)
+                    .arg("d")
+                    .arg("initiated")
+                    .arg("c")
+                    .arg("old"),
+            )
+            .await;
+        assert_eq!(fx.run::<i64>(&call).await, 1);
+        assert_eq!(
+            fx.get(&call.request).await.unwrap(),
+            br#"{"status":"ACTIVE"}"#
+        );
+        assert!(fx.pttl(&call.request).await > 500_000);
+        assert!(!fx.exists(&call.link).await);
+        assert!(!fx.exists(&call.state).await);
+        assert_eq!(fx.hget(&call.account_key, "d").await.unwrap(), b"active");
+        assert_eq!(fx.hget(&call.account_key, "c").await.unwrap(), b"sealed");
+
+        // Ended already: -1, nothing written.
+        let late = finish(&fx, Some(b"late"), None);
+        assert_eq!(fx.run::<i64>(&late).await, -1);
+        assert_eq!(fx.hget(&call.account_key, "d").await.unwrap(), b"active");
+        fx.done().await;
+    }
+
+    #[tokio::test]
+    async fn finish_leaves_what_it_is_not_given() {
+        let fx = fixture().await;
+        // A failed reconnect: the account stays as it was.
+        let call = finish(&fx, None, None);
+        put_request(&fx, &call).await;
+        assert_eq!(fx.run::<i64>(&call).await, 1);
+        assert!(!fx.exists(&call.account_key).await);
+        assert!(!fx.exists(&call.link).await);
+
+        // A new record without a new credential keeps the credential.
+        let call = finish(&fx, Some(b"failed"), None);
+        put_request(&fx, &call).await;
+        let () = fx
+            .query(
+                redis::cmd("HSET")
+                    .arg(&call.account_key)
+                    .arg("d")
+                    .arg("initiated")
+                    .arg("c")
+                    .arg("old"),
+            )
+            .await;
+        assert_eq!(fx.run::<i64>(&call).await, 1);
+        assert_eq!(fx.hget(&call.account_key, "d").await.unwrap(), b"failed");
+        assert_eq!(fx.hget(&call.account_key, "c").await.unwrap(), b"old");
+        fx.done().await;
+    }
+
+    #[tokio::test]
+    async fn store_tokens_writes_an_existing_account_and_releases_only_its_owners_lock() {
+        let fx = fixture().await;
+        let k = fx.keys();
+        let p = &fx.project;
+        let call = |owner: &'static str| StoreTokens {
+            account_key: k.account(p, "ca_1"),
+            lock: k.refresh_lock(p, "ca_1"),
+            record: b"refreshed".to_vec(),
+            sealed: b"new tokens",
+            owner,
+        };
+        let mine = call("me");
+        let () = fx.query(redis::cmd("SET").arg(&mine.lock).arg("me")).await;
+        // The account is gone: nothing written, the lock released all the same.
+        assert_eq!(fx.run::<i64>(&mine).await, 0);
+        assert!(!fx.exists(&mine.account_key).await);
+        assert!(!fx.exists(&mine.lock).await);
+
+        let () = fx
+            .query(
+                redis::cmd("HSET")
+                    .arg(&mine.account_key)
+                    .arg("d")
+                    .arg("old")
+                    .arg("c")
+                    .arg("old"),
+            )
+            .await;
+        let () = fx
+            .query(redis::cmd("SET").arg(&mine.lock).arg("someone else"))
+            .await;
+        assert_eq!(fx.run::<i64>(&mine).await, 1);
+        assert_eq!(fx.hget(&mine.account_key, "d").await.unwrap(), b"refreshed");
+        assert_eq!(
+            fx.hget(&mine.account_key, "c").await.unwrap(),
+            b"new tokens"
+        );
+        assert_eq!(fx.get(&mine.lock).await.unwrap(), b"someone else");
+
+        let () = fx.query(redis::cmd("SET").arg(&mine.lock).arg("me")).await;
+        assert_eq!(fx.run::<i64>(&mine).await, 1);
+        assert!(!fx.exists(&mine.lock).await);
+        fx.done().await;
+    }
+}

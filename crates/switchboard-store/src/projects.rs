@@ -272,3 +272,52 @@ mod tests {
         assert_eq!(project_of_secret(""), None);
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod script_tests {
+    use super::*;
+    use crate::scripts::testing::fixture;
+
+    #[tokio::test]
+    async fn revoke_drops_every_hash_of_the_key_and_stores_the_record() {
+        let fx = fixture().await;
+        let call = RevokeApiKey {
+            api_keys: fx.keys().api_keys(&fx.project),
+            key_hashes: fx.keys().api_key_hashes(&fx.project),
+            key_id: "key_1",
+            record: b"revoked".to_vec(),
+        };
+        let () = fx
+            .query(
+                redis::cmd("HSET")
+                    .arg(&call.api_keys)
+                    .arg("key_1")
+                    .arg("live")
+                    .arg("key_2")
+                    .arg("other"),
+            )
+            .await;
+        let () = fx
+            .query(
+                redis::cmd("HSET")
+                    .arg(&call.key_hashes)
+                    .arg("h1")
+                    .arg("key_1")
+                    .arg("h2")
+                    .arg("key_2")
+                    .arg("h3")
+                    .arg("key_1"),
+            )
+            .await;
+        assert_eq!(fx.run::<i64>(&call).await, 1);
+        let hashes: Vec<String> = fx.query(redis::cmd("HKEYS").arg(&call.key_hashes)).await;
+        assert_eq!(hashes, ["h2"]);
+        assert_eq!(fx.hget(&call.api_keys, "key_1").await.unwrap(), b"revoked");
+        assert_eq!(fx.hget(&call.api_keys, "key_2").await.unwrap(), b"other");
+        // Again: nothing left to drop, the record stays.
+        assert_eq!(fx.run::<i64>(&call).await, 1);
+        assert_eq!(fx.hget(&call.key_hashes, "h2").await.unwrap(), b"key_2");
+        fx.done().await;
+    }
+}

@@ -472,3 +472,220 @@ fn conflict(expected: i64, current: i64) -> Error {
         message: format!("the session is at config version {current}, not the expected {expected}; read it again and retry"),
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod script_tests {
+    use super::*;
+    use crate::scripts::testing::{fixture, Fixture};
+
+    async fn put_session(fx: &Fixture, id: &str, user: &str) {
+        let k = fx.keys();
+        let p = &fx.project;
+        let () = fx
+            .query(
+                redis::cmd("HSET")
+                    .arg(k.session(p, id))
+                    .arg("v")
+                    .arg("3")
+                    .arg("d")
+                    .arg("session v3")
+                    .arg("u")
+                    .arg(Keys::user_part(user)),
+            )
+            .await;
+        let () = fx
+            .query(redis::cmd("ZADD").arg(k.sessions(p)).arg(0).arg(id))
+            .await;
+        let () = fx
+            .query(
+                redis::cmd("ZADD")
+                    .arg(k.user_sessions(p, user))
+                    .arg(0)
+                    .arg(id),
+            )
+            .await;
+    }
+
+    fn update(fx: &Fixture, expected_version: i64) -> UpdateSession {
+        UpdateSession {
+            session_key: fx.keys().session(&fx.project, "ses_1"),
+            expected_version,
+            version: expected_version + 1,
+            record: b"session next".to_vec(),
+        }
+    }
+
+    #[tokio::test]
+    async fn update_is_a_compare_and_set_on_the_version() {
+        let fx = fixture().await;
+        let key = fx.keys().session(&fx.project, "ses_1");
+        assert_eq!(fx.run::<i64>(&update(&fx, 3)).await, -1);
+        assert!(!fx.exists(&key).await);
+
+        put_session(&fx, "ses_1", "u1").await;
+        assert_eq!(fx.run::<i64>(&update(&fx, 2)).await, -2);
+        assert_eq!(fx.hget(&key, "v").await.unwrap(), b"3");
+        assert_eq!(fx.hget(&key, "d").await.unwrap(), b"session v3");
+
+        assert_eq!(fx.run::<i64>(&update(&fx, 3)).await, 0);
+        assert_eq!(fx.hget(&key, "v").await.unwrap(), b"4");
+        assert_eq!(fx.hget(&key, "d").await.unwrap(), b"session next");
+        // The same expected version again loses: one winner.
+        assert_eq!(fx.run::<i64>(&update(&fx, 3)).await, -2);
+        fx.done().await;
+    }
+
+    #[tokio::test]
+    async fn delete_removes_the_session_from_both_indexes() {
+        let fx = fixture().await;
+        let k = fx.keys();
+        let p = &fx.project;
+        put_session(&fx, "ses_1", "u1").await;
+        put_session(&fx, "ses_2", "u1").await;
+        let call = DeleteSession {
+            session_key: k.session(p, "ses_1"),
+            sessions: k.sessions(p),
+            user_sessions: k.user_sessions(p, "u1"),
+            id: "ses_1",
+        };
+        assert_eq!(fx.run::<i64>(&call).await, 1);
+        assert!(!fx.exists(&call.session_key).await);
+        assert_eq!(fx.zmembers(&call.sessions).await, ["ses_2"]);
+        assert_eq!(fx.zmembers(&call.user_sessions).await, ["ses_2"]);
+
+        // Gone already: 0, and a stray index entry is left for the caller to see.
+        let () = fx
+            .query(redis::cmd("ZADD").arg(&call.sessions).arg(0).arg("ses_1"))
+            .await;
+        assert_eq!(fx.run::<i64>(&call).await, 0);
+        assert_eq!(fx.zmembers(&call.sessions).await, ["ses_1", "ses_2"]);
+        fx.done().await;
+    }
+
+    fn read(
+        fx: &Fixture,
+        key_hash: Option<&'static str>,
+        with_accounts: bool,
+    ) -> SessionAndAccounts<'static> {
+        let k = fx.keys();
+        let p = &fx.project;
+        SessionAndAccounts {
+            session_key: k.session(p, "ses_1"),
+            key_hashes: k.api_key_hashes(p),
+            user_prefix: k.user_prefix(p),
+            account_prefix: k.account(p, ""),
+            key_hash,
+            with_accounts,
+        }
+    }
+
+    #[tokio::test]
+    async fn session_and_accounts_checks_the_key_first() {
+        let fx = fixture().await;
+        put_session(&fx, "ses_1", "u1").await;
+        let (ok, d, accounts, fingerprint): SessionRead =
+            fx.run(&read(&fx, Some("unknown"), true)).await;
+        assert_eq!((ok, d, accounts, fingerprint.as_str()), (0, None, None, ""));
+
+        let () = fx
+            .query(
+                redis::cmd("HSET")
+                    .arg(fx.keys().api_key_hashes(&fx.project))
+                    .arg("known")
+                    .arg("key_1"),
+            )
+            .await;
+        let (ok, d, _, _): SessionRead = fx.run(&read(&fx, Some("known"), false)).await;
+        assert_eq!((ok, d.as_deref()), (1, Some(&b"session v3"[..])));
+        fx.done().await;
+    }
+
+    #[tokio::test]
+    async fn session_and_accounts_reads_the_users_accounts_in_order() {
+        let fx = fixture().await;
+        let k = fx.keys();
+        let p = &fx.project;
+        put_session(&fx, "ses_1", "u1").await;
+        for (id, d) in [("ca_2", "second"), ("ca_1", "first")] {
+            let () = fx
+                .query(redis::cmd("HSET").arg(k.account(p, id)).arg("d").arg(d))
+                .await;
+            let () = fx
+                .query(
+                    redis::cmd("ZADD")
+                        .arg(k.user_accounts(p, "u1"))
+                        .arg(0)
+                        .arg(id),
+                )
+                .await;
+        }
+        // An index entry whose account is gone is skipped.
+        let () = fx
+            .query(
+                redis::cmd("ZADD")
+                    .arg(k.user_accounts(p, "u1"))
+                    .arg(0)
+                    .arg("ca_0"),
+            )
+            .await;
+
+        let (ok, d, accounts, with): SessionRead = fx.run(&read(&fx, None, true)).await;
+        assert_eq!(ok, 1);
+        assert_eq!(d.as_deref(), Some(&b"session v3"[..]));
+        assert_eq!(accounts.unwrap(), [b"first".to_vec(), b"second".to_vec()]);
+        let (_, _, accounts, without): SessionRead = fx.run(&read(&fx, None, false)).await;
+        assert_eq!(accounts, None);
+        assert_ne!(with, without);
+
+        // The fingerprint follows the bytes read: an account change moves only the one that
+        // covers accounts; a session change moves both.
+        let () = fx
+            .query(
+                redis::cmd("HSET")
+                    .arg(k.account(p, "ca_1"))
+                    .arg("d")
+                    .arg("changed"),
+            )
+            .await;
+        let (_, _, _, with2): SessionRead = fx.run(&read(&fx, None, true)).await;
+        let (_, _, _, without2): SessionRead = fx.run(&read(&fx, None, false)).await;
+        assert_ne!(with2, with);
+        assert_eq!(without2, without);
+        let () = fx
+            .query(
+                redis::cmd("HSET")
+                    .arg(k.session(p, "ses_1"))
+                    .arg("d")
+                    .arg("session v4"),
+            )
+            .await;
+        let (_, _, _, without3): SessionRead = fx.run(&read(&fx, None, false)).await;
+        assert_ne!(without3, without);
+        fx.done().await;
+    }
+
+    #[tokio::test]
+    async fn session_and_accounts_of_a_missing_session() {
+        let fx = fixture().await;
+        let (ok, d, accounts, fingerprint): SessionRead = fx.run(&read(&fx, None, true)).await;
+        assert_eq!((ok, d, accounts, fingerprint.as_str()), (1, None, None, ""));
+
+        // A session stored without its user (`u`): no accounts read.
+        let () = fx
+            .query(
+                redis::cmd("HSET")
+                    .arg(fx.keys().session(&fx.project, "ses_1"))
+                    .arg("d")
+                    .arg("old session"),
+            )
+            .await;
+        let (ok, d, accounts, fingerprint): SessionRead = fx.run(&read(&fx, None, true)).await;
+        assert_eq!(
+            (ok, d.as_deref(), accounts),
+            (1, Some(&b"old session"[..]), None)
+        );
+        assert!(!fingerprint.is_empty());
+        fx.done().await;
+    }
+}

@@ -870,3 +870,194 @@ pub fn route_key(toolkit: &str, account_id: &str, target: &str) -> String {
     };
     hex::encode(Sha256::digest(identity))
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod script_tests {
+    use super::*;
+    use crate::scripts::testing::{fixture, Fixture};
+
+    fn create<'a>(fx: &Fixture, id: &'a str, route: Option<&'a str>) -> CreateTrigger<'a> {
+        let k = fx.keys();
+        let p = &fx.project;
+        CreateTrigger {
+            trigger: k.trigger(p, id),
+            upsert_key: k.trigger_key(p, "digest"),
+            triggers: k.triggers(p),
+            user_triggers: k.user_triggers(p, "u1"),
+            account_triggers: k.account_triggers(p, "ca_1"),
+            route_triggers: k.route_triggers(p, route.unwrap_or_default()),
+            id,
+            record: format!("record of {id}").into_bytes(),
+            upsert_digest: "digest",
+            route_id: route,
+        }
+    }
+
+    fn delete<'a>(fx: &Fixture, id: &'a str, route: &str) -> DeleteTrigger<'a> {
+        let k = fx.keys();
+        let p = &fx.project;
+        DeleteTrigger {
+            trigger: k.trigger(p, id),
+            upsert_key: k.trigger_key(p, "digest"),
+            triggers: k.triggers(p),
+            user_triggers: k.user_triggers(p, "u1"),
+            account_triggers: k.account_triggers(p, "ca_1"),
+            route_triggers: k.route_triggers(p, route),
+            lease: k.poll_lease(p, id),
+            cursor: k.poll_cursor(p, id),
+            id,
+        }
+    }
+
+    #[tokio::test]
+    async fn create_trigger_stores_once_per_upsert_key() {
+        let fx = fixture().await;
+        let call = create(&fx, "ti_1", Some("rt_1"));
+        assert_eq!(fx.run::<String>(&call).await, "");
+        assert_eq!(fx.get(&call.upsert_key).await.unwrap(), b"ti_1");
+        assert_eq!(
+            fx.hget(&call.trigger, "d").await.unwrap(),
+            b"record of ti_1"
+        );
+        assert_eq!(fx.hget(&call.trigger, "k").await.unwrap(), b"digest");
+        assert_eq!(fx.hget(&call.trigger, "r").await.unwrap(), b"rt_1");
+        assert_eq!(fx.zmembers(&call.triggers).await, ["ti_1"]);
+        assert_eq!(fx.zmembers(&call.user_triggers).await, ["ti_1"]);
+        assert_eq!(fx.smembers(&call.account_triggers).await, ["ti_1"]);
+        assert_eq!(fx.smembers(&call.route_triggers).await, ["ti_1"]);
+
+        let again = create(&fx, "ti_2", Some("rt_1"));
+        assert_eq!(fx.run::<String>(&again).await, "ti_1");
+        assert!(!fx.exists(&again.trigger).await);
+        assert_eq!(fx.zmembers(&again.triggers).await, ["ti_1"]);
+        assert_eq!(fx.smembers(&again.route_triggers).await, ["ti_1"]);
+        fx.done().await;
+    }
+
+    #[tokio::test]
+    async fn a_polling_trigger_joins_no_route() {
+        let fx = fixture().await;
+        let call = create(&fx, "ti_1", None);
+        assert_eq!(fx.run::<String>(&call).await, "");
+        assert_eq!(fx.hget(&call.trigger, "r").await.unwrap(), b"");
+        assert!(!fx.exists(&call.route_triggers).await);
+        fx.done().await;
+    }
+
+    #[tokio::test]
+    async fn delete_trigger_clears_it_and_counts_what_its_route_has_left() {
+        let fx = fixture().await;
+        assert_eq!(
+            fx.run::<String>(&create(&fx, "ti_1", Some("rt_1"))).await,
+            ""
+        );
+        // A second trigger of the route (another upsert key).
+        let mut other = create(&fx, "ti_2", Some("rt_1"));
+        other.upsert_key = fx.keys().trigger_key(&fx.project, "other");
+        assert_eq!(fx.run::<String>(&other).await, "");
+
+        let call = delete(&fx, "ti_1", "rt_1");
+        let () = fx
+            .query(redis::cmd("SET").arg(&call.lease).arg("worker"))
+            .await;
+        let () = fx
+            .query(redis::cmd("SET").arg(&call.cursor).arg("c1"))
+            .await;
+        assert_eq!(fx.run::<i64>(&call).await, 1);
+        assert!(!fx.exists(&call.trigger).await);
+        assert!(!fx.exists(&call.upsert_key).await);
+        assert!(!fx.exists(&call.lease).await);
+        assert!(!fx.exists(&call.cursor).await);
+        assert_eq!(fx.zmembers(&call.triggers).await, ["ti_2"]);
+        assert_eq!(fx.zmembers(&call.user_triggers).await, ["ti_2"]);
+        assert_eq!(fx.smembers(&call.account_triggers).await, ["ti_2"]);
+        assert_eq!(fx.smembers(&call.route_triggers).await, ["ti_2"]);
+        // Gone: -1.
+        assert_eq!(fx.run::<i64>(&call).await, -1);
+
+        // An upsert key that names another trigger stays.
+        let last = delete(&fx, "ti_2", "rt_1");
+        let () = fx
+            .query(redis::cmd("SET").arg(&last.upsert_key).arg("ti_9"))
+            .await;
+        assert_eq!(fx.run::<i64>(&last).await, 0);
+        assert_eq!(fx.get(&last.upsert_key).await.unwrap(), b"ti_9");
+        assert!(!fx.exists(&last.route_triggers).await);
+        fx.done().await;
+    }
+
+    #[tokio::test]
+    async fn replace_record_only_of_an_existing_hash() {
+        let fx = fixture().await;
+        let call = ReplaceRecord {
+            hash: fx.keys().route(&fx.project, "rt_1"),
+            record: b"v2".to_vec(),
+        };
+        assert_eq!(fx.run::<i64>(&call).await, 0);
+        assert!(!fx.exists(&call.hash).await);
+
+        let () = fx
+            .query(
+                redis::cmd("HSET")
+                    .arg(&call.hash)
+                    .arg("d")
+                    .arg("v1")
+                    .arg("s")
+                    .arg("secret"),
+            )
+            .await;
+        assert_eq!(fx.run::<i64>(&call).await, 1);
+        assert_eq!(fx.hget(&call.hash, "d").await.unwrap(), b"v2");
+        assert_eq!(fx.hget(&call.hash, "s").await.unwrap(), b"secret");
+        fx.done().await;
+    }
+
+    #[tokio::test]
+    async fn create_route_stores_once_per_identity() {
+        let fx = fixture().await;
+        let k = fx.keys();
+        let p = &fx.project;
+        let call = |id: &'static str| CreateRoute {
+            route: k.route(p, id),
+            route_key: k.route_key(p, "identity"),
+            id,
+            record: format!("{{\"id\":\"{id}\"}}"),
+            sealed_secret: b"sealed",
+        };
+        let first = call("rt_1");
+        assert_eq!(fx.run::<String>(&first).await, "");
+        assert_eq!(fx.get(&first.route_key).await.unwrap(), b"rt_1");
+        assert_eq!(
+            fx.hget(&first.route, "d").await.unwrap(),
+            br#"{"id":"rt_1"}"#
+        );
+        assert_eq!(fx.hget(&first.route, "s").await.unwrap(), b"sealed");
+
+        let second = call("rt_2");
+        assert_eq!(fx.run::<String>(&second).await, "rt_1");
+        assert!(!fx.exists(&second.route).await);
+        fx.done().await;
+    }
+
+    #[tokio::test]
+    async fn claim_delivery_marks_it_in_hand_once() {
+        let fx = fixture().await;
+        let call = ClaimDelivery {
+            seen: fx.keys().seen(&fx.project, "github:d1"),
+            in_hand_ms: 60_000,
+        };
+        assert_eq!(fx.run::<String>(&call).await, "new");
+        assert_eq!(fx.get(&call.seen).await.unwrap(), b"pending");
+        let ttl = fx.pttl(&call.seen).await;
+        assert!(ttl > 50_000 && ttl <= 60_000, "ttl {ttl}");
+        assert_eq!(fx.run::<String>(&call).await, "pending");
+
+        let () = fx
+            .query(redis::cmd("SET").arg(&call.seen).arg("done"))
+            .await;
+        assert_eq!(fx.run::<String>(&call).await, "done");
+        assert_eq!(fx.get(&call.seen).await.unwrap(), b"done");
+        fx.done().await;
+    }
+}
