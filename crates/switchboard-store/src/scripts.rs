@@ -23,7 +23,8 @@
 //! `redis://127.0.0.1:6379`; each test under its own key prefix, see `testing`) in a
 //! `script_tests` module at the bottom of its file: they call the script through its struct and
 //! check the happy path and each edge case its doc names (return codes, and that a refused call
-//! writes nothing).
+//! writes nothing). `tests/store_methods.rs` then runs the store's methods end to end, which
+//! checks that each method hands its script the right keys and values.
 
 use redis::FromRedisValue;
 use switchboard_core::Result;
