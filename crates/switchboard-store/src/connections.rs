@@ -6,10 +6,12 @@
 use std::sync::LazyLock;
 
 use prost::Message;
+use redis::ScriptInvocation;
 use switchboard_core::ids::is_id;
 use switchboard_core::{Error, Result};
 use switchboard_proto::v1::{AuthConfig, ConnectedAccount};
 
+use crate::scripts::{flag, or_empty, ScriptCall};
 use crate::{corrupt, now_timestamp, unavailable, Store};
 
 /// A connected account with its sealed credential.
@@ -43,95 +45,273 @@ pub fn account_not_found(id: &str) -> Error {
     )
 }
 
+/// Creates an account: 0 when it did; -2 when the auth config does not exist, -1 when the user
+/// already has the alias (nothing written either way).
 static CREATE_ACCOUNT: LazyLock<redis::Script> = LazyLock::new(|| {
     redis::Script::new(
         r"
--- KEYS: account, accounts, user accounts, aliases, auth config, auth config accounts
--- ARGV: id, record, sealed, alias field ('' for none)
-if redis.call('EXISTS', KEYS[5]) == 0 then return -2 end
-if ARGV[4] ~= '' then
-  if redis.call('HSETNX', KEYS[4], ARGV[4], ARGV[1]) == 0 then return -1 end
+local account_key, accounts, user_accounts, aliases, auth_config, auth_config_accounts =
+  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local id, record, sealed, alias = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+if redis.call('EXISTS', auth_config) == 0 then return -2 end
+if alias ~= '' then
+  if redis.call('HSETNX', aliases, alias, id) == 0 then return -1 end
 end
-redis.call('HSET', KEYS[1], 'd', ARGV[2], 'c', ARGV[3])
-redis.call('ZADD', KEYS[2], 0, ARGV[1])
-redis.call('ZADD', KEYS[3], 0, ARGV[1])
-redis.call('SADD', KEYS[6], ARGV[1])
+redis.call('HSET', account_key, 'd', record, 'c', sealed)
+redis.call('ZADD', accounts, 0, id)
+redis.call('ZADD', user_accounts, 0, id)
+redis.call('SADD', auth_config_accounts, id)
 return 0
 ",
     )
 });
 
+/// [`CREATE_ACCOUNT`]'s keys and arguments.
+pub(crate) struct CreateAccount<'a> {
+    /// `KEYS[1]`: the account hash.
+    pub account_key: String,
+    /// `KEYS[2]`: the project's accounts.
+    pub accounts: String,
+    /// `KEYS[3]`: the user's accounts.
+    pub user_accounts: String,
+    /// `KEYS[4]`: the user's aliases.
+    pub aliases: String,
+    /// `KEYS[5]`: the auth config (must exist).
+    pub auth_config: String,
+    /// `KEYS[6]`: the auth config's accounts.
+    pub auth_config_accounts: String,
+    /// `ARGV[1]`: the account id.
+    pub id: &'a str,
+    /// `ARGV[2]`: the encoded `ConnectedAccount`.
+    pub record: Vec<u8>,
+    /// `ARGV[3]`: the sealed credential.
+    pub sealed: &'a [u8],
+    /// `ARGV[4]`: the alias field `<toolkit>/<alias>` (`''`: no alias).
+    pub alias: Option<&'a str>,
+}
+
+impl ScriptCall for CreateAccount<'_> {
+    fn invocation(&self) -> ScriptInvocation<'static> {
+        let mut call = CREATE_ACCOUNT.prepare_invoke();
+        call.key(&self.account_key)
+            .key(&self.accounts)
+            .key(&self.user_accounts)
+            .key(&self.aliases)
+            .key(&self.auth_config)
+            .key(&self.auth_config_accounts)
+            .arg(self.id)
+            .arg(&self.record)
+            .arg(self.sealed)
+            .arg(or_empty(self.alias));
+        call
+    }
+}
+
+/// Deletes an account and drops it from its indexes (and its alias, if the alias still names
+/// it): 1 when it did, 0 when it did not exist (the indexes are then left alone).
 static DELETE_ACCOUNT: LazyLock<redis::Script> = LazyLock::new(|| {
     redis::Script::new(
         r"
--- KEYS: account, accounts, user accounts, aliases, auth config accounts
--- ARGV: id, alias field ('' for none)
-if redis.call('DEL', KEYS[1]) == 0 then return 0 end
-redis.call('ZREM', KEYS[2], ARGV[1])
-redis.call('ZREM', KEYS[3], ARGV[1])
-if ARGV[2] ~= '' and redis.call('HGET', KEYS[4], ARGV[2]) == ARGV[1] then
-  redis.call('HDEL', KEYS[4], ARGV[2])
+local account_key, accounts, user_accounts, aliases, auth_config_accounts =
+  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local id, alias = ARGV[1], ARGV[2]
+if redis.call('DEL', account_key) == 0 then return 0 end
+redis.call('ZREM', accounts, id)
+redis.call('ZREM', user_accounts, id)
+if alias ~= '' and redis.call('HGET', aliases, alias) == id then
+  redis.call('HDEL', aliases, alias)
 end
-redis.call('SREM', KEYS[5], ARGV[1])
+redis.call('SREM', auth_config_accounts, id)
 return 1
 ",
     )
 });
 
+/// [`DELETE_ACCOUNT`]'s keys and arguments.
+pub(crate) struct DeleteAccount<'a> {
+    /// `KEYS[1]`: the account hash.
+    pub account_key: String,
+    /// `KEYS[2]`: the project's accounts.
+    pub accounts: String,
+    /// `KEYS[3]`: the user's accounts.
+    pub user_accounts: String,
+    /// `KEYS[4]`: the user's aliases.
+    pub aliases: String,
+    /// `KEYS[5]`: the auth config's accounts.
+    pub auth_config_accounts: String,
+    /// `ARGV[1]`: the account id.
+    pub id: &'a str,
+    /// `ARGV[2]`: its alias field (`''`: no alias).
+    pub alias: Option<&'a str>,
+}
+
+impl ScriptCall for DeleteAccount<'_> {
+    fn invocation(&self) -> ScriptInvocation<'static> {
+        let mut call = DELETE_ACCOUNT.prepare_invoke();
+        call.key(&self.account_key)
+            .key(&self.accounts)
+            .key(&self.user_accounts)
+            .key(&self.aliases)
+            .key(&self.auth_config_accounts)
+            .arg(self.id)
+            .arg(or_empty(self.alias));
+        call
+    }
+}
+
+/// Deletes an auth config and its secret: 1 when it did, 0 when it did not exist, -1 when
+/// accounts still use it (nothing deleted).
 static DELETE_AUTH_CONFIG: LazyLock<redis::Script> = LazyLock::new(|| {
     redis::Script::new(
         r"
--- KEYS: auth config, auth configs, auth config accounts, its secret
-if redis.call('SCARD', KEYS[3]) > 0 then return -1 end
-if redis.call('DEL', KEYS[1]) == 0 then return 0 end
-redis.call('DEL', KEYS[4])
-redis.call('ZREM', KEYS[2], ARGV[1])
+local auth_config, auth_configs, auth_config_accounts, secret = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local id = ARGV[1]
+if redis.call('SCARD', auth_config_accounts) > 0 then return -1 end
+if redis.call('DEL', auth_config) == 0 then return 0 end
+redis.call('DEL', secret)
+redis.call('ZREM', auth_configs, id)
 return 1
 ",
     )
 });
 
+/// [`DELETE_AUTH_CONFIG`]'s keys and arguments.
+pub(crate) struct DeleteAuthConfig<'a> {
+    /// `KEYS[1]`: the auth config.
+    pub auth_config: String,
+    /// `KEYS[2]`: the project's auth configs.
+    pub auth_configs: String,
+    /// `KEYS[3]`: the auth config's accounts (must be empty).
+    pub auth_config_accounts: String,
+    /// `KEYS[4]`: its client secret.
+    pub secret: String,
+    /// `ARGV[1]`: the auth config id.
+    pub id: &'a str,
+}
+
+impl ScriptCall for DeleteAuthConfig<'_> {
+    fn invocation(&self) -> ScriptInvocation<'static> {
+        let mut call = DELETE_AUTH_CONFIG.prepare_invoke();
+        call.key(&self.auth_config)
+            .key(&self.auth_configs)
+            .key(&self.auth_config_accounts)
+            .key(&self.secret)
+            .arg(self.id);
+        call
+    }
+}
+
+/// Replaces an auth config's record and, when asked, its secret (an empty one deletes it): 1
+/// when it did, 0 when the auth config does not exist (nothing written).
 static UPDATE_AUTH_CONFIG: LazyLock<redis::Script> = LazyLock::new(|| {
     redis::Script::new(
         r"
--- KEYS: auth config, its secret. ARGV: record, replace secret (1/0), sealed secret ('' = none)
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-redis.call('SET', KEYS[1], ARGV[1])
-if ARGV[2] == '1' then
-  if ARGV[3] == '' then redis.call('DEL', KEYS[2]) else redis.call('SET', KEYS[2], ARGV[3]) end
+local auth_config, secret = KEYS[1], KEYS[2]
+local record, replace_secret, sealed_secret = ARGV[1], ARGV[2], ARGV[3]
+if redis.call('EXISTS', auth_config) == 0 then return 0 end
+redis.call('SET', auth_config, record)
+if replace_secret == '1' then
+  if sealed_secret == '' then
+    redis.call('DEL', secret)
+  else
+    redis.call('SET', secret, sealed_secret)
+  end
 end
 return 1
 ",
     )
 });
 
+/// [`UPDATE_AUTH_CONFIG`]'s keys and arguments.
+pub(crate) struct UpdateAuthConfig<'a> {
+    /// `KEYS[1]`: the auth config.
+    pub auth_config: String,
+    /// `KEYS[2]`: its client secret.
+    pub secret: String,
+    /// `ARGV[1]`: the new encoded `AuthConfig`.
+    pub record: Vec<u8>,
+    /// `ARGV[2]` `'1'` and `ARGV[3]` the new sealed secret (empty: delete it) when the secret
+    /// changes; `ARGV[2]` `'0'` and `ARGV[3]` `''` when it is left alone.
+    pub sealed_secret: Option<&'a [u8]>,
+}
+
+impl ScriptCall for UpdateAuthConfig<'_> {
+    fn invocation(&self) -> ScriptInvocation<'static> {
+        let mut call = UPDATE_AUTH_CONFIG.prepare_invoke();
+        call.key(&self.auth_config)
+            .key(&self.secret)
+            .arg(&self.record)
+            .arg(flag(self.sealed_secret.is_some()))
+            .arg(self.sealed_secret.unwrap_or_default());
+        call
+    }
+}
+
+/// Replaces an account's record `d` (its credential `c` stays): 1 when it did, 0 when the
+/// account does not exist (nothing written).
 static UPDATE_ACCOUNT: LazyLock<redis::Script> = LazyLock::new(|| {
     redis::Script::new(
         r"
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-redis.call('HSET', KEYS[1], 'd', ARGV[1])
+local account_key = KEYS[1]
+local record = ARGV[1]
+if redis.call('EXISTS', account_key) == 0 then return 0 end
+redis.call('HSET', account_key, 'd', record)
 return 1
 ",
     )
 });
 
-/// A user's accounts in one round trip: the ids of their index, then each account's `d`.
-/// The account keys (`ARGV[1]` + id) are not declared because the ids are only known from
-/// the index; the prefix carries the index's hash tag, so they are in its slot (cluster-safe).
+/// [`UPDATE_ACCOUNT`]'s keys and arguments.
+pub(crate) struct UpdateAccount {
+    /// `KEYS[1]`: the account hash.
+    pub account_key: String,
+    /// `ARGV[1]`: the new encoded `ConnectedAccount`.
+    pub record: Vec<u8>,
+}
+
+impl ScriptCall for UpdateAccount {
+    fn invocation(&self) -> ScriptInvocation<'static> {
+        let mut call = UPDATE_ACCOUNT.prepare_invoke();
+        call.key(&self.account_key).arg(&self.record);
+        call
+    }
+}
+
+/// A user's accounts in one round trip: the ids of their index, then each account's `d` (ids
+/// whose account is gone are skipped). The account keys (`account_prefix` + id) are not
+/// declared because the ids are only known from the index; the prefix carries the index's hash
+/// tag, so they are in its slot (cluster-safe).
 static USER_ACCOUNTS: LazyLock<redis::Script> = LazyLock::new(|| {
     redis::Script::new(
         r"
--- KEYS: user accounts index. ARGV: account key prefix (same hash tag)
-local ids = redis.call('ZRANGEBYLEX', KEYS[1], '-', '+')
+local user_accounts = KEYS[1]
+local account_prefix = ARGV[1]
+local ids = redis.call('ZRANGEBYLEX', user_accounts, '-', '+')
 local out = {}
 for _, id in ipairs(ids) do
-  local d = redis.call('HGET', ARGV[1] .. id, 'd')
+  local d = redis.call('HGET', account_prefix .. id, 'd')
   if d then out[#out + 1] = d end
 end
 return out
 ",
     )
 });
+
+/// [`USER_ACCOUNTS`]'s keys and arguments.
+pub(crate) struct UserAccounts {
+    /// `KEYS[1]`: the user's accounts.
+    pub user_accounts: String,
+    /// `ARGV[1]`: the project's account key prefix (same hash tag).
+    pub account_prefix: String,
+}
+
+impl ScriptCall for UserAccounts {
+    fn invocation(&self) -> ScriptInvocation<'static> {
+        let mut call = USER_ACCOUNTS.prepare_invoke();
+        call.key(&self.user_accounts).arg(&self.account_prefix);
+        call
+    }
+}
 
 pub(crate) fn alias_field(account: &ConnectedAccount) -> String {
     if account.alias.is_empty() {
@@ -175,16 +355,14 @@ impl Store {
         config: &AuthConfig,
         sealed_secret: Option<&[u8]>,
     ) -> Result<()> {
-        let mut conn = self.conn.clone();
-        let updated: i64 = UPDATE_AUTH_CONFIG
-            .key(self.keys.auth_config(project, &config.id))
-            .key(self.keys.auth_config_secret(project, &config.id))
-            .arg(config.encode_to_vec())
-            .arg(u8::from(sealed_secret.is_some()))
-            .arg(sealed_secret.unwrap_or_default())
-            .invoke_async(&mut conn)
-            .await
-            .map_err(unavailable)?;
+        let updated: i64 = self
+            .run(&UpdateAuthConfig {
+                auth_config: self.keys.auth_config(project, &config.id),
+                secret: self.keys.auth_config_secret(project, &config.id),
+                record: config.encode_to_vec(),
+                sealed_secret,
+            })
+            .await?;
         if updated == 0 {
             return Err(auth_config_not_found(&config.id));
         }
@@ -239,16 +417,15 @@ impl Store {
     /// Deletes an auth config no account uses.
     pub async fn delete_auth_config(&self, project: &str, id: &str) -> Result<()> {
         self.get_auth_config(project, id).await?;
-        let mut conn = self.conn.clone();
-        let status: i64 = DELETE_AUTH_CONFIG
-            .key(self.keys.auth_config(project, id))
-            .key(self.keys.auth_configs(project))
-            .key(self.keys.auth_config_accounts(project, id))
-            .key(self.keys.auth_config_secret(project, id))
-            .arg(id)
-            .invoke_async(&mut conn)
-            .await
-            .map_err(unavailable)?;
+        let status: i64 = self
+            .run(&DeleteAuthConfig {
+                auth_config: self.keys.auth_config(project, id),
+                auth_configs: self.keys.auth_configs(project),
+                auth_config_accounts: self.keys.auth_config_accounts(project, id),
+                secret: self.keys.auth_config_secret(project, id),
+                id,
+            })
+            .await?;
         match status {
             1 => Ok(()),
             -1 => Err(Error::FailedPrecondition {
@@ -269,25 +446,23 @@ impl Store {
         account: &ConnectedAccount,
         sealed: &[u8],
     ) -> Result<()> {
-        let mut conn = self.conn.clone();
         let alias = alias_field(account);
-        let status: i64 = CREATE_ACCOUNT
-            .key(self.keys.account(project, &account.id))
-            .key(self.keys.accounts(project))
-            .key(self.keys.user_accounts(project, &account.user_id))
-            .key(self.keys.user_aliases(project, &account.user_id))
-            .key(self.keys.auth_config(project, &account.auth_config_id))
-            .key(
-                self.keys
+        let status: i64 = self
+            .run(&CreateAccount {
+                account_key: self.keys.account(project, &account.id),
+                accounts: self.keys.accounts(project),
+                user_accounts: self.keys.user_accounts(project, &account.user_id),
+                aliases: self.keys.user_aliases(project, &account.user_id),
+                auth_config: self.keys.auth_config(project, &account.auth_config_id),
+                auth_config_accounts: self
+                    .keys
                     .auth_config_accounts(project, &account.auth_config_id),
-            )
-            .arg(&account.id)
-            .arg(account.encode_to_vec())
-            .arg(sealed)
-            .arg(&alias)
-            .invoke_async(&mut conn)
-            .await
-            .map_err(unavailable)?;
+                id: &account.id,
+                record: account.encode_to_vec(),
+                sealed,
+                alias: (!alias.is_empty()).then_some(alias.as_str()),
+            })
+            .await?;
         match status {
             0 => Ok(()),
             -1 => Err(Error::AlreadyExists {
@@ -327,13 +502,12 @@ impl Store {
         project: &str,
         user_id: &str,
     ) -> Result<Vec<ConnectedAccount>> {
-        let mut conn = self.conn.clone();
-        let raw: Vec<Vec<u8>> = USER_ACCOUNTS
-            .key(self.keys.user_accounts(project, user_id))
-            .arg(self.keys.account(project, ""))
-            .invoke_async(&mut conn)
-            .await
-            .map_err(unavailable)?;
+        let raw: Vec<Vec<u8>> = self
+            .run(&UserAccounts {
+                user_accounts: self.keys.user_accounts(project, user_id),
+                account_prefix: self.keys.account(project, ""),
+            })
+            .await?;
         decode_accounts(raw)
     }
 
@@ -397,13 +571,12 @@ impl Store {
         account.status = status.to_owned();
         account.status_reason = reason.to_owned();
         account.update_time = Some(now_timestamp());
-        let mut conn = self.conn.clone();
-        let updated: i64 = UPDATE_ACCOUNT
-            .key(self.keys.account(project, id))
-            .arg(account.encode_to_vec())
-            .invoke_async(&mut conn)
-            .await
-            .map_err(unavailable)?;
+        let updated: i64 = self
+            .run(&UpdateAccount {
+                account_key: self.keys.account(project, id),
+                record: account.encode_to_vec(),
+            })
+            .await?;
         if updated == 0 {
             return Err(account_not_found(id));
         }
@@ -413,21 +586,20 @@ impl Store {
     /// Deletes an account and its sealed credential.
     pub async fn delete_account(&self, project: &str, id: &str) -> Result<()> {
         let account = self.get_account(project, id).await?.account;
-        let mut conn = self.conn.clone();
-        let deleted: i64 = DELETE_ACCOUNT
-            .key(self.keys.account(project, id))
-            .key(self.keys.accounts(project))
-            .key(self.keys.user_accounts(project, &account.user_id))
-            .key(self.keys.user_aliases(project, &account.user_id))
-            .key(
-                self.keys
+        let alias = alias_field(&account);
+        let deleted: i64 = self
+            .run(&DeleteAccount {
+                account_key: self.keys.account(project, id),
+                accounts: self.keys.accounts(project),
+                user_accounts: self.keys.user_accounts(project, &account.user_id),
+                aliases: self.keys.user_aliases(project, &account.user_id),
+                auth_config_accounts: self
+                    .keys
                     .auth_config_accounts(project, &account.auth_config_id),
-            )
-            .arg(id)
-            .arg(alias_field(&account))
-            .invoke_async(&mut conn)
-            .await
-            .map_err(unavailable)?;
+                id,
+                alias: (!alias.is_empty()).then_some(alias.as_str()),
+            })
+            .await?;
         if deleted == 0 {
             return Err(account_not_found(id));
         }
@@ -481,4 +653,264 @@ pub(crate) fn decode_account(bytes: &[u8]) -> Result<ConnectedAccount> {
         }
     }
     Ok(account)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod script_tests {
+    use super::*;
+    use crate::scripts::testing::{fixture, Fixture};
+
+    fn create<'a>(fx: &Fixture, id: &'a str, alias: Option<&'a str>) -> CreateAccount<'a> {
+        let k = fx.keys();
+        let p = &fx.project;
+        CreateAccount {
+            account_key: k.account(p, id),
+            accounts: k.accounts(p),
+            user_accounts: k.user_accounts(p, "u1"),
+            aliases: k.user_aliases(p, "u1"),
+            auth_config: k.auth_config(p, "ac_1"),
+            auth_config_accounts: k.auth_config_accounts(p, "ac_1"),
+            id,
+            record: format!("record of {id}").into_bytes(),
+            sealed: b"sealed",
+            alias,
+        }
+    }
+
+    fn delete<'a>(fx: &Fixture, id: &'a str, alias: Option<&'a str>) -> DeleteAccount<'a> {
+        let k = fx.keys();
+        let p = &fx.project;
+        DeleteAccount {
+            account_key: k.account(p, id),
+            accounts: k.accounts(p),
+            user_accounts: k.user_accounts(p, "u1"),
+            aliases: k.user_aliases(p, "u1"),
+            auth_config_accounts: k.auth_config_accounts(p, "ac_1"),
+            id,
+            alias,
+        }
+    }
+
+    async fn put_auth_config(fx: &Fixture) {
+        let () = fx
+            .query(
+                redis::cmd("SET")
+                    .arg(fx.keys().auth_config(&fx.project, "ac_1"))
+                    .arg("config"),
+            )
+            .await;
+    }
+
+    #[tokio::test]
+    async fn create_account_needs_its_auth_config_and_a_free_alias() {
+        let fx = fixture().await;
+        let first = create(&fx, "ca_1", Some("github/work"));
+        assert_eq!(fx.run::<i64>(&first).await, -2);
+        assert!(!fx.exists(&first.account_key).await);
+        assert!(!fx.exists(&first.aliases).await);
+
+        put_auth_config(&fx).await;
+        assert_eq!(fx.run::<i64>(&first).await, 0);
+        assert_eq!(
+            fx.hget(&first.account_key, "d").await.unwrap(),
+            b"record of ca_1"
+        );
+        assert_eq!(fx.hget(&first.account_key, "c").await.unwrap(), b"sealed");
+        assert_eq!(fx.zmembers(&first.accounts).await, ["ca_1"]);
+        assert_eq!(fx.zmembers(&first.user_accounts).await, ["ca_1"]);
+        assert_eq!(fx.smembers(&first.auth_config_accounts).await, ["ca_1"]);
+        assert_eq!(
+            fx.hget(&first.aliases, "github/work").await.unwrap(),
+            b"ca_1"
+        );
+
+        let taken = create(&fx, "ca_2", Some("github/work"));
+        assert_eq!(fx.run::<i64>(&taken).await, -1);
+        assert!(!fx.exists(&taken.account_key).await);
+        assert_eq!(fx.zmembers(&taken.accounts).await, ["ca_1"]);
+        assert_eq!(
+            fx.hget(&first.aliases, "github/work").await.unwrap(),
+            b"ca_1"
+        );
+
+        // Without an alias there is nothing to collide with.
+        let plain = create(&fx, "ca_3", None);
+        assert_eq!(fx.run::<i64>(&plain).await, 0);
+        assert_eq!(fx.zmembers(&plain.user_accounts).await, ["ca_1", "ca_3"]);
+        let aliases: Vec<String> = fx.query(redis::cmd("HKEYS").arg(&plain.aliases)).await;
+        assert_eq!(aliases, ["github/work"]);
+        fx.done().await;
+    }
+
+    #[tokio::test]
+    async fn delete_account_drops_it_everywhere_and_only_its_own_alias() {
+        let fx = fixture().await;
+        put_auth_config(&fx).await;
+        assert_eq!(
+            fx.run::<i64>(&create(&fx, "ca_1", Some("github/work")))
+                .await,
+            0
+        );
+        assert_eq!(fx.run::<i64>(&create(&fx, "ca_2", None)).await, 0);
+        // ca_2 claims an alias field ca_1 holds: deleting ca_2 must leave it.
+        let call = delete(&fx, "ca_2", Some("github/work"));
+        assert_eq!(fx.run::<i64>(&call).await, 1);
+        assert!(!fx.exists(&call.account_key).await);
+        assert_eq!(fx.zmembers(&call.accounts).await, ["ca_1"]);
+        assert_eq!(fx.zmembers(&call.user_accounts).await, ["ca_1"]);
+        assert_eq!(fx.smembers(&call.auth_config_accounts).await, ["ca_1"]);
+        assert_eq!(
+            fx.hget(&call.aliases, "github/work").await.unwrap(),
+            b"ca_1"
+        );
+
+        let call = delete(&fx, "ca_1", Some("github/work"));
+        assert_eq!(fx.run::<i64>(&call).await, 1);
+        assert!(!fx.exists(&call.aliases).await);
+        assert!(fx.zmembers(&call.accounts).await.is_empty());
+        assert!(fx.smembers(&call.auth_config_accounts).await.is_empty());
+        // Gone: 0.
+        assert_eq!(fx.run::<i64>(&call).await, 0);
+        fx.done().await;
+    }
+
+    #[tokio::test]
+    async fn delete_auth_config_only_when_no_account_uses_it() {
+        let fx = fixture().await;
+        let k = fx.keys();
+        let p = &fx.project;
+        let call = DeleteAuthConfig {
+            auth_config: k.auth_config(p, "ac_1"),
+            auth_configs: k.auth_configs(p),
+            auth_config_accounts: k.auth_config_accounts(p, "ac_1"),
+            secret: k.auth_config_secret(p, "ac_1"),
+            id: "ac_1",
+        };
+        assert_eq!(fx.run::<i64>(&call).await, 0);
+
+        put_auth_config(&fx).await;
+        let () = fx
+            .query(redis::cmd("SET").arg(&call.secret).arg("secret"))
+            .await;
+        let () = fx
+            .query(
+                redis::cmd("ZADD")
+                    .arg(&call.auth_configs)
+                    .arg(0)
+                    .arg("ac_1"),
+            )
+            .await;
+        let () = fx
+            .query(
+                redis::cmd("SADD")
+                    .arg(&call.auth_config_accounts)
+                    .arg("ca_1"),
+            )
+            .await;
+        assert_eq!(fx.run::<i64>(&call).await, -1);
+        assert!(fx.exists(&call.auth_config).await);
+        assert!(fx.exists(&call.secret).await);
+        assert_eq!(fx.zmembers(&call.auth_configs).await, ["ac_1"]);
+
+        let () = fx
+            .query(
+                redis::cmd("SREM")
+                    .arg(&call.auth_config_accounts)
+                    .arg("ca_1"),
+            )
+            .await;
+        assert_eq!(fx.run::<i64>(&call).await, 1);
+        assert!(!fx.exists(&call.auth_config).await);
+        assert!(!fx.exists(&call.secret).await);
+        assert!(fx.zmembers(&call.auth_configs).await.is_empty());
+        fx.done().await;
+    }
+
+    #[tokio::test]
+    async fn update_auth_config_replaces_the_secret_only_when_given() {
+        let fx = fixture().await;
+        let k = fx.keys();
+        let p = &fx.project;
+        let call = |sealed_secret: Option<&'static [u8]>, record: &str| UpdateAuthConfig {
+            auth_config: k.auth_config(p, "ac_1"),
+            secret: k.auth_config_secret(p, "ac_1"),
+            record: record.as_bytes().to_vec(),
+            sealed_secret,
+        };
+        let missing = call(Some(b"s1"), "v1");
+        assert_eq!(fx.run::<i64>(&missing).await, 0);
+        assert!(!fx.exists(&missing.auth_config).await);
+        assert!(!fx.exists(&missing.secret).await);
+
+        put_auth_config(&fx).await;
+        let set = call(Some(b"s1"), "v1");
+        assert_eq!(fx.run::<i64>(&set).await, 1);
+        assert_eq!(fx.get(&set.auth_config).await.unwrap(), b"v1");
+        assert_eq!(fx.get(&set.secret).await.unwrap(), b"s1");
+
+        let keep = call(None, "v2");
+        assert_eq!(fx.run::<i64>(&keep).await, 1);
+        assert_eq!(fx.get(&keep.auth_config).await.unwrap(), b"v2");
+        assert_eq!(fx.get(&keep.secret).await.unwrap(), b"s1");
+
+        let clear = call(Some(b""), "v3");
+        assert_eq!(fx.run::<i64>(&clear).await, 1);
+        assert_eq!(fx.get(&clear.auth_config).await.unwrap(), b"v3");
+        assert!(!fx.exists(&clear.secret).await);
+        fx.done().await;
+    }
+
+    #[tokio::test]
+    async fn update_account_replaces_only_the_record_of_an_existing_account() {
+        let fx = fixture().await;
+        let call = UpdateAccount {
+            account_key: fx.keys().account(&fx.project, "ca_1"),
+            record: b"v2".to_vec(),
+        };
+        assert_eq!(fx.run::<i64>(&call).await, 0);
+        assert!(!fx.exists(&call.account_key).await);
+
+        let () = fx
+            .query(
+                redis::cmd("HSET")
+                    .arg(&call.account_key)
+                    .arg("d")
+                    .arg("v1")
+                    .arg("c")
+                    .arg("sealed"),
+            )
+            .await;
+        assert_eq!(fx.run::<i64>(&call).await, 1);
+        assert_eq!(fx.hget(&call.account_key, "d").await.unwrap(), b"v2");
+        assert_eq!(fx.hget(&call.account_key, "c").await.unwrap(), b"sealed");
+        fx.done().await;
+    }
+
+    #[tokio::test]
+    async fn user_accounts_reads_the_index_in_order_skipping_missing_accounts() {
+        let fx = fixture().await;
+        let k = fx.keys();
+        let p = &fx.project;
+        let call = UserAccounts {
+            user_accounts: k.user_accounts(p, "u1"),
+            account_prefix: k.account(p, ""),
+        };
+        assert!(fx.run::<Vec<Vec<u8>>>(&call).await.is_empty());
+        for id in ["ca_3", "ca_1", "ca_2"] {
+            let () = fx
+                .query(redis::cmd("ZADD").arg(&call.user_accounts).arg(0).arg(id))
+                .await;
+        }
+        for (id, d) in [("ca_1", "one"), ("ca_3", "three")] {
+            let () = fx
+                .query(redis::cmd("HSET").arg(k.account(p, id)).arg("d").arg(d))
+                .await;
+        }
+        assert_eq!(
+            fx.run::<Vec<Vec<u8>>>(&call).await,
+            [b"one".to_vec(), b"three".to_vec()]
+        );
+        fx.done().await;
+    }
 }

@@ -2,6 +2,10 @@
 //! tag (`<prefix>:{prj_…}:…`) so a Redis Cluster keeps a project's keys in one slot, and every
 //! write that touches several keys is one atomic transaction or script, so no error leaves half
 //! a record behind.
+//!
+//! The scripts name their keys and arguments: each one binds `KEYS`/`ARGV` to named locals and
+//! is called only through a struct with the same names in the same order (see `scripts` for
+//! the convention and how the scripts are tested against a real Redis).
 
 mod connections;
 mod executions;
@@ -9,6 +13,7 @@ mod keys;
 mod links;
 mod locks;
 mod projects;
+mod scripts;
 mod sessions;
 mod triggers;
 mod workflows;

@@ -6,7 +6,7 @@ use std::sync::LazyLock;
 
 use prost::Message;
 use rand::RngCore;
-use redis::AsyncCommands;
+use redis::{AsyncCommands, ScriptInvocation};
 use sha2::{Digest, Sha256};
 use switchboard_core::ids::{is_id, new_id};
 use switchboard_core::{Error, Result};
@@ -15,6 +15,7 @@ use switchboard_proto::v1::{ApiKey, Project};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 
+use crate::scripts::ScriptCall;
 use crate::{corrupt, now_timestamp, unavailable, Store};
 
 /// A newly created key with its secret (shown once).
@@ -59,19 +60,44 @@ pub(crate) fn invalid_key() -> Error {
     }
 }
 
-/// Drops every hash entry pointing at a key id and stores the revoked record.
+/// Drops every secret hash entry pointing at a key id and stores the revoked record; returns 1.
 static REVOKE_API_KEY: LazyLock<redis::Script> = LazyLock::new(|| {
     redis::Script::new(
         r"
-            local entries = redis.call('HGETALL', KEYS[2])
-            for i = 1, #entries, 2 do
-              if entries[i + 1] == ARGV[1] then redis.call('HDEL', KEYS[2], entries[i]) end
-            end
-            redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-            return 1
-            ",
+local api_keys, key_hashes = KEYS[1], KEYS[2]
+local key_id, record = ARGV[1], ARGV[2]
+local entries = redis.call('HGETALL', key_hashes)
+for i = 1, #entries, 2 do
+  if entries[i + 1] == key_id then redis.call('HDEL', key_hashes, entries[i]) end
+end
+redis.call('HSET', api_keys, key_id, record)
+return 1
+",
     )
 });
+
+/// [`REVOKE_API_KEY`]'s keys and arguments.
+pub(crate) struct RevokeApiKey<'a> {
+    /// `KEYS[1]`: the project's API keys (id → record).
+    pub api_keys: String,
+    /// `KEYS[2]`: the project's secret hashes (hash → id).
+    pub key_hashes: String,
+    /// `ARGV[1]`: the key id.
+    pub key_id: &'a str,
+    /// `ARGV[2]`: its revoked encoded `ApiKey`.
+    pub record: Vec<u8>,
+}
+
+impl ScriptCall for RevokeApiKey<'_> {
+    fn invocation(&self) -> ScriptInvocation<'static> {
+        let mut call = REVOKE_API_KEY.prepare_invoke();
+        call.key(&self.api_keys)
+            .key(&self.key_hashes)
+            .arg(self.key_id)
+            .arg(&self.record);
+        call
+    }
+}
 
 impl Store {
     /// Creates a project.
@@ -205,15 +231,14 @@ impl Store {
         }
         // Drop every hash entry pointing at this key id and store the revoked record, in one
         // script so the two can't disagree.
-        let script = &*REVOKE_API_KEY;
-        let _: i64 = script
-            .key(self.keys.api_keys(project_id))
-            .key(self.keys.api_key_hashes(project_id))
-            .arg(key_id)
-            .arg(key.encode_to_vec())
-            .invoke_async(&mut conn)
-            .await
-            .map_err(unavailable)?;
+        let _: i64 = self
+            .run(&RevokeApiKey {
+                api_keys: self.keys.api_keys(project_id),
+                key_hashes: self.keys.api_key_hashes(project_id),
+                key_id,
+                record: key.encode_to_vec(),
+            })
+            .await?;
         Ok(key)
     }
 
@@ -245,5 +270,54 @@ mod tests {
             None
         );
         assert_eq!(project_of_secret(""), None);
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod script_tests {
+    use super::*;
+    use crate::scripts::testing::fixture;
+
+    #[tokio::test]
+    async fn revoke_drops_every_hash_of_the_key_and_stores_the_record() {
+        let fx = fixture().await;
+        let call = RevokeApiKey {
+            api_keys: fx.keys().api_keys(&fx.project),
+            key_hashes: fx.keys().api_key_hashes(&fx.project),
+            key_id: "key_1",
+            record: b"revoked".to_vec(),
+        };
+        let () = fx
+            .query(
+                redis::cmd("HSET")
+                    .arg(&call.api_keys)
+                    .arg("key_1")
+                    .arg("live")
+                    .arg("key_2")
+                    .arg("other"),
+            )
+            .await;
+        let () = fx
+            .query(
+                redis::cmd("HSET")
+                    .arg(&call.key_hashes)
+                    .arg("h1")
+                    .arg("key_1")
+                    .arg("h2")
+                    .arg("key_2")
+                    .arg("h3")
+                    .arg("key_1"),
+            )
+            .await;
+        assert_eq!(fx.run::<i64>(&call).await, 1);
+        let hashes: Vec<String> = fx.query(redis::cmd("HKEYS").arg(&call.key_hashes)).await;
+        assert_eq!(hashes, ["h2"]);
+        assert_eq!(fx.hget(&call.api_keys, "key_1").await.unwrap(), b"revoked");
+        assert_eq!(fx.hget(&call.api_keys, "key_2").await.unwrap(), b"other");
+        // Again: nothing left to drop, the record stays.
+        assert_eq!(fx.run::<i64>(&call).await, 1);
+        assert_eq!(fx.hget(&call.key_hashes, "h2").await.unwrap(), b"key_2");
+        fx.done().await;
     }
 }

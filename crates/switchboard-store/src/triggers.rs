@@ -10,12 +10,14 @@ use std::sync::LazyLock;
 use std::time::Duration;
 
 use prost::Message;
+use redis::ScriptInvocation;
 use serde::{Deserialize, Serialize};
 use switchboard_core::ids::is_id;
 use switchboard_core::{Error, Result};
 use switchboard_proto::v1::{Trigger, WebhookSubscription};
 
 use crate::locks::millis;
+use crate::scripts::{or_empty, ScriptCall};
 use crate::{corrupt, unavailable, Store};
 
 /// Two hash fields read together, either possibly absent.
@@ -68,63 +70,198 @@ pub struct Route {
     pub events: Vec<String>,
 }
 
+/// Stores a trigger unless its upsert key names one already: `''` when it stored it, else the
+/// existing trigger's id (nothing written).
 static CREATE_TRIGGER: LazyLock<redis::Script> = LazyLock::new(|| {
     redis::Script::new(
         r"
--- KEYS: trigger, upsert key, project index, user index, account set, route set ('' ok)
--- ARGV: id, record, upsert digest, route id
-local existing = redis.call('GET', KEYS[2])
+local trigger, upsert_key, triggers, user_triggers, account_triggers, route_triggers =
+  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local id, record, upsert_digest, route_id = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local existing = redis.call('GET', upsert_key)
 if existing then return existing end
-redis.call('SET', KEYS[2], ARGV[1])
-redis.call('HSET', KEYS[1], 'd', ARGV[2], 'k', ARGV[3], 'r', ARGV[4])
-redis.call('ZADD', KEYS[3], 0, ARGV[1])
-redis.call('ZADD', KEYS[4], 0, ARGV[1])
-redis.call('SADD', KEYS[5], ARGV[1])
-if ARGV[4] ~= '' then redis.call('SADD', KEYS[6], ARGV[1]) end
+redis.call('SET', upsert_key, id)
+redis.call('HSET', trigger, 'd', record, 'k', upsert_digest, 'r', route_id)
+redis.call('ZADD', triggers, 0, id)
+redis.call('ZADD', user_triggers, 0, id)
+redis.call('SADD', account_triggers, id)
+if route_id ~= '' then redis.call('SADD', route_triggers, id) end
 return ''
 ",
     )
 });
 
+/// [`CREATE_TRIGGER`]'s keys and arguments.
+pub(crate) struct CreateTrigger<'a> {
+    /// `KEYS[1]`: the trigger hash.
+    pub trigger: String,
+    /// `KEYS[2]`: its upsert key.
+    pub upsert_key: String,
+    /// `KEYS[3]`: the project's triggers.
+    pub triggers: String,
+    /// `KEYS[4]`: the user's triggers.
+    pub user_triggers: String,
+    /// `KEYS[5]`: the account's triggers.
+    pub account_triggers: String,
+    /// `KEYS[6]`: the route's triggers (any key of the slot without a route).
+    pub route_triggers: String,
+    /// `ARGV[1]`: the trigger id.
+    pub id: &'a str,
+    /// `ARGV[2]`: the encoded `Trigger`.
+    pub record: Vec<u8>,
+    /// `ARGV[3]`: the upsert digest (stored as `k`).
+    pub upsert_digest: &'a str,
+    /// `ARGV[4]`: the route id (stored as `r`; `''`: polling, no route).
+    pub route_id: Option<&'a str>,
+}
+
+impl ScriptCall for CreateTrigger<'_> {
+    fn invocation(&self) -> ScriptInvocation<'static> {
+        let mut call = CREATE_TRIGGER.prepare_invoke();
+        call.key(&self.trigger)
+            .key(&self.upsert_key)
+            .key(&self.triggers)
+            .key(&self.user_triggers)
+            .key(&self.account_triggers)
+            .key(&self.route_triggers)
+            .arg(self.id)
+            .arg(&self.record)
+            .arg(self.upsert_digest)
+            .arg(or_empty(self.route_id));
+        call
+    }
+}
+
+/// Deletes a trigger, its upsert key (if it still names it), its index entries, poll lease and
+/// cursor: how many triggers its route set still has, or -1 when the trigger did not exist
+/// (nothing else touched).
 static DELETE_TRIGGER: LazyLock<redis::Script> = LazyLock::new(|| {
     redis::Script::new(
         r"
--- KEYS: trigger, upsert key, project index, user index, account set, route set, lease, cursor
--- ARGV: id
-if redis.call('DEL', KEYS[1]) == 0 then return -1 end
-if redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]) end
-redis.call('ZREM', KEYS[3], ARGV[1])
-redis.call('ZREM', KEYS[4], ARGV[1])
-redis.call('SREM', KEYS[5], ARGV[1])
-redis.call('SREM', KEYS[6], ARGV[1])
-redis.call('DEL', KEYS[7], KEYS[8])
-return redis.call('SCARD', KEYS[6])
+local trigger, upsert_key, triggers, user_triggers, account_triggers, route_triggers, lease,
+  cursor = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8]
+local id = ARGV[1]
+if redis.call('DEL', trigger) == 0 then return -1 end
+if redis.call('GET', upsert_key) == id then redis.call('DEL', upsert_key) end
+redis.call('ZREM', triggers, id)
+redis.call('ZREM', user_triggers, id)
+redis.call('SREM', account_triggers, id)
+redis.call('SREM', route_triggers, id)
+redis.call('DEL', lease, cursor)
+return redis.call('SCARD', route_triggers)
 ",
     )
 });
 
+/// [`DELETE_TRIGGER`]'s keys and arguments.
+pub(crate) struct DeleteTrigger<'a> {
+    /// `KEYS[1]`: the trigger hash.
+    pub trigger: String,
+    /// `KEYS[2]`: its upsert key.
+    pub upsert_key: String,
+    /// `KEYS[3]`: the project's triggers.
+    pub triggers: String,
+    /// `KEYS[4]`: the user's triggers.
+    pub user_triggers: String,
+    /// `KEYS[5]`: the account's triggers.
+    pub account_triggers: String,
+    /// `KEYS[6]`: the route's triggers.
+    pub route_triggers: String,
+    /// `KEYS[7]`: its poll lease.
+    pub lease: String,
+    /// `KEYS[8]`: its poll cursor.
+    pub cursor: String,
+    /// `ARGV[1]`: the trigger id.
+    pub id: &'a str,
+}
+
+impl ScriptCall for DeleteTrigger<'_> {
+    fn invocation(&self) -> ScriptInvocation<'static> {
+        let mut call = DELETE_TRIGGER.prepare_invoke();
+        call.key(&self.trigger)
+            .key(&self.upsert_key)
+            .key(&self.triggers)
+            .key(&self.user_triggers)
+            .key(&self.account_triggers)
+            .key(&self.route_triggers)
+            .key(&self.lease)
+            .key(&self.cursor)
+            .arg(self.id);
+        call
+    }
+}
+
+/// Replaces the `d` field of a hash that exists (a trigger, route or webhook subscription):
+/// 1 when it did, 0 when the hash does not exist (nothing written).
 static REPLACE_D: LazyLock<redis::Script> = LazyLock::new(|| {
     redis::Script::new(
         r"
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-redis.call('HSET', KEYS[1], 'd', ARGV[1])
+local hash = KEYS[1]
+local record = ARGV[1]
+if redis.call('EXISTS', hash) == 0 then return 0 end
+redis.call('HSET', hash, 'd', record)
 return 1
 ",
     )
 });
 
+/// [`REPLACE_D`]'s keys and arguments.
+pub(crate) struct ReplaceRecord {
+    /// `KEYS[1]`: the hash.
+    pub hash: String,
+    /// `ARGV[1]`: its new `d`.
+    pub record: Vec<u8>,
+}
+
+impl ScriptCall for ReplaceRecord {
+    fn invocation(&self) -> ScriptInvocation<'static> {
+        let mut call = REPLACE_D.prepare_invoke();
+        call.key(&self.hash).arg(&self.record);
+        call
+    }
+}
+
+/// Stores a route unless its identity key names one already: `''` when it stored it, else the
+/// existing route's id (nothing written).
 static CREATE_ROUTE: LazyLock<redis::Script> = LazyLock::new(|| {
     redis::Script::new(
         r"
--- KEYS: route, route key. ARGV: id, record, sealed secret
-local existing = redis.call('GET', KEYS[2])
+local route, route_key = KEYS[1], KEYS[2]
+local id, record, sealed_secret = ARGV[1], ARGV[2], ARGV[3]
+local existing = redis.call('GET', route_key)
 if existing then return existing end
-redis.call('SET', KEYS[2], ARGV[1])
-redis.call('HSET', KEYS[1], 'd', ARGV[2], 's', ARGV[3])
+redis.call('SET', route_key, id)
+redis.call('HSET', route, 'd', record, 's', sealed_secret)
 return ''
 ",
     )
 });
+
+/// [`CREATE_ROUTE`]'s keys and arguments.
+pub(crate) struct CreateRoute<'a> {
+    /// `KEYS[1]`: the route hash.
+    pub route: String,
+    /// `KEYS[2]`: its identity key.
+    pub route_key: String,
+    /// `ARGV[1]`: the route id.
+    pub id: &'a str,
+    /// `ARGV[2]`: the route JSON.
+    pub record: String,
+    /// `ARGV[3]`: its sealed secret.
+    pub sealed_secret: &'a [u8],
+}
+
+impl ScriptCall for CreateRoute<'_> {
+    fn invocation(&self) -> ScriptInvocation<'static> {
+        let mut call = CREATE_ROUTE.prepare_invoke();
+        call.key(&self.route)
+            .key(&self.route_key)
+            .arg(self.id)
+            .arg(&self.record)
+            .arg(self.sealed_secret);
+        call
+    }
+}
 
 /// What [`Store::claim_delivery`] found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -137,15 +274,35 @@ pub enum DeliveryClaim {
     Done,
 }
 
+/// Marks a delivery in hand for `in_hand_ms` unless it is marked: `new` when it marked it,
+/// else the mark (`pending` while in hand, `done` once handled).
 static CLAIM_DELIVERY: LazyLock<redis::Script> = LazyLock::new(|| {
     redis::Script::new(
         r"
--- KEYS: the delivery's seen key. ARGV: ms the mark holds while in hand
-if redis.call('SET', KEYS[1], 'pending', 'NX', 'PX', ARGV[1]) then return 'new' end
-return redis.call('GET', KEYS[1]) or 'done'
+local seen = KEYS[1]
+local in_hand_ms = ARGV[1]
+if redis.call('SET', seen, 'pending', 'NX', 'PX', in_hand_ms) then return 'new' end
+return redis.call('GET', seen) or 'done'
 ",
     )
 });
+
+/// [`CLAIM_DELIVERY`]'s keys and arguments.
+pub(crate) struct ClaimDelivery {
+    /// `KEYS[1]`: the delivery's seen key.
+    pub seen: String,
+    /// `ARGV[1]`: how long the in-hand mark holds, ms.
+    pub in_hand_ms: u64,
+}
+
+impl ScriptCall for ClaimDelivery {
+    fn invocation(&self) -> ScriptInvocation<'static> {
+        let mut call = CLAIM_DELIVERY.prepare_invoke();
+        call.key(&self.seen).arg(self.in_hand_ms);
+        call
+    }
+}
+
 impl Store {
     /// Stores a new trigger unless one with the same `upsert_digest` exists: then its id.
     pub async fn create_trigger(
@@ -155,24 +312,22 @@ impl Store {
         upsert_digest: &str,
         route_id: &str,
     ) -> Result<Option<String>> {
-        let mut conn = self.conn.clone();
-        let existing: String = CREATE_TRIGGER
-            .key(self.keys.trigger(project, &trigger.id))
-            .key(self.keys.trigger_key(project, upsert_digest))
-            .key(self.keys.triggers(project))
-            .key(self.keys.user_triggers(project, &trigger.user_id))
-            .key(
-                self.keys
+        let existing: String = self
+            .run(&CreateTrigger {
+                trigger: self.keys.trigger(project, &trigger.id),
+                upsert_key: self.keys.trigger_key(project, upsert_digest),
+                triggers: self.keys.triggers(project),
+                user_triggers: self.keys.user_triggers(project, &trigger.user_id),
+                account_triggers: self
+                    .keys
                     .account_triggers(project, &trigger.connected_account_id),
-            )
-            .key(self.keys.route_triggers(project, route_id))
-            .arg(&trigger.id)
-            .arg(trigger.encode_to_vec())
-            .arg(upsert_digest)
-            .arg(route_id)
-            .invoke_async(&mut conn)
-            .await
-            .map_err(unavailable)?;
+                route_triggers: self.keys.route_triggers(project, route_id),
+                id: &trigger.id,
+                record: trigger.encode_to_vec(),
+                upsert_digest,
+                route_id: (!route_id.is_empty()).then_some(route_id),
+            })
+            .await?;
         Ok((!existing.is_empty()).then_some(existing))
     }
 
@@ -197,13 +352,12 @@ impl Store {
 
     /// Replaces a trigger's record (enable, disable). NOT_FOUND when it is gone.
     pub async fn put_trigger(&self, project: &str, trigger: &Trigger) -> Result<()> {
-        let mut conn = self.conn.clone();
-        let done: i64 = REPLACE_D
-            .key(self.keys.trigger(project, &trigger.id))
-            .arg(trigger.encode_to_vec())
-            .invoke_async(&mut conn)
-            .await
-            .map_err(unavailable)?;
+        let done: i64 = self
+            .run(&ReplaceRecord {
+                hash: self.keys.trigger(project, &trigger.id),
+                record: trigger.encode_to_vec(),
+            })
+            .await?;
         if done == 0 {
             return Err(trigger_not_found(&trigger.id));
         }
@@ -224,22 +378,21 @@ impl Store {
             .query_async(&mut conn)
             .await
             .map_err(unavailable)?;
-        let left: i64 = DELETE_TRIGGER
-            .key(self.keys.trigger(project, id))
-            .key(self.keys.trigger_key(project, &digest.unwrap_or_default()))
-            .key(self.keys.triggers(project))
-            .key(self.keys.user_triggers(project, &stored.trigger.user_id))
-            .key(
-                self.keys
+        let left: i64 = self
+            .run(&DeleteTrigger {
+                trigger: self.keys.trigger(project, id),
+                upsert_key: self.keys.trigger_key(project, &digest.unwrap_or_default()),
+                triggers: self.keys.triggers(project),
+                user_triggers: self.keys.user_triggers(project, &stored.trigger.user_id),
+                account_triggers: self
+                    .keys
                     .account_triggers(project, &stored.trigger.connected_account_id),
-            )
-            .key(self.keys.route_triggers(project, &stored.route_id))
-            .key(self.keys.poll_lease(project, id))
-            .key(self.keys.poll_cursor(project, id))
-            .arg(id)
-            .invoke_async(&mut conn)
-            .await
-            .map_err(unavailable)?;
+                route_triggers: self.keys.route_triggers(project, &stored.route_id),
+                lease: self.keys.poll_lease(project, id),
+                cursor: self.keys.poll_cursor(project, id),
+                id,
+            })
+            .await?;
         if left < 0 {
             return Err(trigger_not_found(id));
         }
@@ -329,16 +482,15 @@ impl Store {
         sealed_secret: &[u8],
     ) -> Result<(Route, bool)> {
         let json = serde_json::to_string(route).map_err(|e| Error::Internal(e.to_string()))?;
-        let mut conn = self.conn.clone();
-        let existing: String = CREATE_ROUTE
-            .key(self.keys.route(project, &route.id))
-            .key(self.keys.route_key(project, key_digest))
-            .arg(&route.id)
-            .arg(json)
-            .arg(sealed_secret)
-            .invoke_async(&mut conn)
-            .await
-            .map_err(unavailable)?;
+        let existing: String = self
+            .run(&CreateRoute {
+                route: self.keys.route(project, &route.id),
+                route_key: self.keys.route_key(project, key_digest),
+                id: &route.id,
+                record: json,
+                sealed_secret,
+            })
+            .await?;
         if existing.is_empty() {
             return Ok((route.clone(), true));
         }
@@ -371,13 +523,12 @@ impl Store {
 
     pub async fn put_route(&self, project: &str, route: &Route) -> Result<()> {
         let json = serde_json::to_string(route).map_err(|e| Error::Internal(e.to_string()))?;
-        let mut conn = self.conn.clone();
-        let _: i64 = REPLACE_D
-            .key(self.keys.route(project, &route.id))
-            .arg(json)
-            .invoke_async(&mut conn)
-            .await
-            .map_err(unavailable)?;
+        let _: i64 = self
+            .run(&ReplaceRecord {
+                hash: self.keys.route(project, &route.id),
+                record: json.into_bytes(),
+            })
+            .await?;
         Ok(())
     }
 
@@ -525,13 +676,12 @@ impl Store {
         key: &str,
         in_hand: Duration,
     ) -> Result<DeliveryClaim> {
-        let mut conn = self.conn.clone();
-        let state: String = CLAIM_DELIVERY
-            .key(self.keys.seen(project, key))
-            .arg(millis(in_hand))
-            .invoke_async(&mut conn)
-            .await
-            .map_err(unavailable)?;
+        let state: String = self
+            .run(&ClaimDelivery {
+                seen: self.keys.seen(project, key),
+                in_hand_ms: millis(in_hand),
+            })
+            .await?;
         Ok(match state.as_str() {
             "new" => DeliveryClaim::New,
             "pending" => DeliveryClaim::InHand,
@@ -622,13 +772,12 @@ impl Store {
         project: &str,
         sub: &WebhookSubscription,
     ) -> Result<()> {
-        let mut conn = self.conn.clone();
-        let done: i64 = REPLACE_D
-            .key(self.keys.webhook_subscription(project, &sub.id))
-            .arg(sub.encode_to_vec())
-            .invoke_async(&mut conn)
-            .await
-            .map_err(unavailable)?;
+        let done: i64 = self
+            .run(&ReplaceRecord {
+                hash: self.keys.webhook_subscription(project, &sub.id),
+                record: sub.encode_to_vec(),
+            })
+            .await?;
         if done == 0 {
             return Err(subscription_not_found(&sub.id));
         }
@@ -720,4 +869,195 @@ pub fn route_key(toolkit: &str, account_id: &str, target: &str) -> String {
         other => format!("{other}|{target}"),
     };
     hex::encode(Sha256::digest(identity))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod script_tests {
+    use super::*;
+    use crate::scripts::testing::{fixture, Fixture};
+
+    fn create<'a>(fx: &Fixture, id: &'a str, route: Option<&'a str>) -> CreateTrigger<'a> {
+        let k = fx.keys();
+        let p = &fx.project;
+        CreateTrigger {
+            trigger: k.trigger(p, id),
+            upsert_key: k.trigger_key(p, "digest"),
+            triggers: k.triggers(p),
+            user_triggers: k.user_triggers(p, "u1"),
+            account_triggers: k.account_triggers(p, "ca_1"),
+            route_triggers: k.route_triggers(p, route.unwrap_or_default()),
+            id,
+            record: format!("record of {id}").into_bytes(),
+            upsert_digest: "digest",
+            route_id: route,
+        }
+    }
+
+    fn delete<'a>(fx: &Fixture, id: &'a str, route: &str) -> DeleteTrigger<'a> {
+        let k = fx.keys();
+        let p = &fx.project;
+        DeleteTrigger {
+            trigger: k.trigger(p, id),
+            upsert_key: k.trigger_key(p, "digest"),
+            triggers: k.triggers(p),
+            user_triggers: k.user_triggers(p, "u1"),
+            account_triggers: k.account_triggers(p, "ca_1"),
+            route_triggers: k.route_triggers(p, route),
+            lease: k.poll_lease(p, id),
+            cursor: k.poll_cursor(p, id),
+            id,
+        }
+    }
+
+    #[tokio::test]
+    async fn create_trigger_stores_once_per_upsert_key() {
+        let fx = fixture().await;
+        let call = create(&fx, "ti_1", Some("rt_1"));
+        assert_eq!(fx.run::<String>(&call).await, "");
+        assert_eq!(fx.get(&call.upsert_key).await.unwrap(), b"ti_1");
+        assert_eq!(
+            fx.hget(&call.trigger, "d").await.unwrap(),
+            b"record of ti_1"
+        );
+        assert_eq!(fx.hget(&call.trigger, "k").await.unwrap(), b"digest");
+        assert_eq!(fx.hget(&call.trigger, "r").await.unwrap(), b"rt_1");
+        assert_eq!(fx.zmembers(&call.triggers).await, ["ti_1"]);
+        assert_eq!(fx.zmembers(&call.user_triggers).await, ["ti_1"]);
+        assert_eq!(fx.smembers(&call.account_triggers).await, ["ti_1"]);
+        assert_eq!(fx.smembers(&call.route_triggers).await, ["ti_1"]);
+
+        let again = create(&fx, "ti_2", Some("rt_1"));
+        assert_eq!(fx.run::<String>(&again).await, "ti_1");
+        assert!(!fx.exists(&again.trigger).await);
+        assert_eq!(fx.zmembers(&again.triggers).await, ["ti_1"]);
+        assert_eq!(fx.smembers(&again.route_triggers).await, ["ti_1"]);
+        fx.done().await;
+    }
+
+    #[tokio::test]
+    async fn a_polling_trigger_joins_no_route() {
+        let fx = fixture().await;
+        let call = create(&fx, "ti_1", None);
+        assert_eq!(fx.run::<String>(&call).await, "");
+        assert_eq!(fx.hget(&call.trigger, "r").await.unwrap(), b"");
+        assert!(!fx.exists(&call.route_triggers).await);
+        fx.done().await;
+    }
+
+    #[tokio::test]
+    async fn delete_trigger_clears_it_and_counts_what_its_route_has_left() {
+        let fx = fixture().await;
+        assert_eq!(
+            fx.run::<String>(&create(&fx, "ti_1", Some("rt_1"))).await,
+            ""
+        );
+        // A second trigger of the route (another upsert key).
+        let mut other = create(&fx, "ti_2", Some("rt_1"));
+        other.upsert_key = fx.keys().trigger_key(&fx.project, "other");
+        assert_eq!(fx.run::<String>(&other).await, "");
+
+        let call = delete(&fx, "ti_1", "rt_1");
+        let () = fx
+            .query(redis::cmd("SET").arg(&call.lease).arg("worker"))
+            .await;
+        let () = fx
+            .query(redis::cmd("SET").arg(&call.cursor).arg("c1"))
+            .await;
+        assert_eq!(fx.run::<i64>(&call).await, 1);
+        assert!(!fx.exists(&call.trigger).await);
+        assert!(!fx.exists(&call.upsert_key).await);
+        assert!(!fx.exists(&call.lease).await);
+        assert!(!fx.exists(&call.cursor).await);
+        assert_eq!(fx.zmembers(&call.triggers).await, ["ti_2"]);
+        assert_eq!(fx.zmembers(&call.user_triggers).await, ["ti_2"]);
+        assert_eq!(fx.smembers(&call.account_triggers).await, ["ti_2"]);
+        assert_eq!(fx.smembers(&call.route_triggers).await, ["ti_2"]);
+        // Gone: -1.
+        assert_eq!(fx.run::<i64>(&call).await, -1);
+
+        // An upsert key that names another trigger stays.
+        let last = delete(&fx, "ti_2", "rt_1");
+        let () = fx
+            .query(redis::cmd("SET").arg(&last.upsert_key).arg("ti_9"))
+            .await;
+        assert_eq!(fx.run::<i64>(&last).await, 0);
+        assert_eq!(fx.get(&last.upsert_key).await.unwrap(), b"ti_9");
+        assert!(!fx.exists(&last.route_triggers).await);
+        fx.done().await;
+    }
+
+    #[tokio::test]
+    async fn replace_record_only_of_an_existing_hash() {
+        let fx = fixture().await;
+        let call = ReplaceRecord {
+            hash: fx.keys().route(&fx.project, "rt_1"),
+            record: b"v2".to_vec(),
+        };
+        assert_eq!(fx.run::<i64>(&call).await, 0);
+        assert!(!fx.exists(&call.hash).await);
+
+        let () = fx
+            .query(
+                redis::cmd("HSET")
+                    .arg(&call.hash)
+                    .arg("d")
+                    .arg("v1")
+                    .arg("s")
+                    .arg("secret"),
+            )
+            .await;
+        assert_eq!(fx.run::<i64>(&call).await, 1);
+        assert_eq!(fx.hget(&call.hash, "d").await.unwrap(), b"v2");
+        assert_eq!(fx.hget(&call.hash, "s").await.unwrap(), b"secret");
+        fx.done().await;
+    }
+
+    #[tokio::test]
+    async fn create_route_stores_once_per_identity() {
+        let fx = fixture().await;
+        let k = fx.keys();
+        let p = &fx.project;
+        let call = |id: &'static str| CreateRoute {
+            route: k.route(p, id),
+            route_key: k.route_key(p, "identity"),
+            id,
+            record: format!("{{\"id\":\"{id}\"}}"),
+            sealed_secret: b"sealed",
+        };
+        let first = call("rt_1");
+        assert_eq!(fx.run::<String>(&first).await, "");
+        assert_eq!(fx.get(&first.route_key).await.unwrap(), b"rt_1");
+        assert_eq!(
+            fx.hget(&first.route, "d").await.unwrap(),
+            br#"{"id":"rt_1"}"#
+        );
+        assert_eq!(fx.hget(&first.route, "s").await.unwrap(), b"sealed");
+
+        let second = call("rt_2");
+        assert_eq!(fx.run::<String>(&second).await, "rt_1");
+        assert!(!fx.exists(&second.route).await);
+        fx.done().await;
+    }
+
+    #[tokio::test]
+    async fn claim_delivery_marks_it_in_hand_once() {
+        let fx = fixture().await;
+        let call = ClaimDelivery {
+            seen: fx.keys().seen(&fx.project, "github:d1"),
+            in_hand_ms: 60_000,
+        };
+        assert_eq!(fx.run::<String>(&call).await, "new");
+        assert_eq!(fx.get(&call.seen).await.unwrap(), b"pending");
+        let ttl = fx.pttl(&call.seen).await;
+        assert!(ttl > 50_000 && ttl <= 60_000, "ttl {ttl}");
+        assert_eq!(fx.run::<String>(&call).await, "pending");
+
+        let () = fx
+            .query(redis::cmd("SET").arg(&call.seen).arg("done"))
+            .await;
+        assert_eq!(fx.run::<String>(&call).await, "done");
+        assert_eq!(fx.get(&call.seen).await.unwrap(), b"done");
+        fx.done().await;
+    }
 }
