@@ -393,12 +393,17 @@ fn check_tool(tool: &ToolSpec) -> Result<jsonschema::Validator, String> {
                 .as_ref()
                 .map(|b| b.params.as_slice())
                 .unwrap_or(&[]);
+            let whole_body = http.body.as_ref().and_then(|b| b.value.as_deref());
+            if whole_body.is_some() && !body_params.is_empty() {
+                return Err("http.body has both value and params; exactly one is allowed".into());
+            }
             let named = http
                 .query
                 .iter()
-                .map(|q| ("http.query", q.as_str()))
+                .map(|q| ("http.query", q.arg()))
                 .chain(http.headers.values().map(|h| ("http.headers", h.as_str())))
-                .chain(body_params.iter().map(|b| ("http.body.params", b.as_str())));
+                .chain(body_params.iter().map(|b| ("http.body.params", b.arg())))
+                .chain(whole_body.map(|v| ("http.body.value", v)));
             for (place, name) in named {
                 if !properties.contains(name) {
                     return Err(format!(
@@ -407,6 +412,12 @@ fn check_tool(tool: &ToolSpec) -> Result<jsonschema::Validator, String> {
                 }
                 if !mapped.insert(name) {
                     return Err(format!("argument {name:?} is mapped to the request twice"));
+                }
+            }
+            let mut wire = HashSet::new();
+            for q in &http.query {
+                if !wire.insert(q.name()) {
+                    return Err(format!("http.query sends {:?} twice", q.name()));
                 }
             }
             if let Some(unmapped) = properties.iter().find(|p| !mapped.contains(*p)) {
@@ -444,7 +455,7 @@ fn check_tags(tags: &[String]) -> Result<(), String> {
     Ok(())
 }
 
-/// The `{name}` placeholders of a path template.
+/// The `{name}` (and `{+name}`) placeholders of a path template.
 fn path_params(path: &str) -> Result<Vec<String>, String> {
     let mut out = Vec::new();
     let mut rest = path;
@@ -453,7 +464,7 @@ fn path_params(path: &str) -> Result<Vec<String>, String> {
         let end = after
             .find('}')
             .ok_or_else(|| format!("http.path {path:?} has an unclosed '{{'"))?;
-        let name = &after[..end];
+        let name = after[..end].strip_prefix('+').unwrap_or(&after[..end]);
         if name.is_empty() || name.contains('{') {
             return Err(format!(
                 "http.path {path:?} has an empty or nested placeholder"

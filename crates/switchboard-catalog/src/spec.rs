@@ -265,6 +265,35 @@ pub struct ToolSpec {
     /// The name of a native handler, for tools that need code (e.g. `gmail_send_email`).
     #[serde(default)]
     pub native: Option<String>,
+    /// How the provider pages this tool's results, when it does (a hint for agents and SDKs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pagination: Option<PaginationSpec>,
+}
+
+/// How a list tool pages: which argument moves to the next page and, where the provider says
+/// it in the body, where the next position is found.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PaginationSpec {
+    pub style: PaginationStyle,
+    /// The argument that selects the page (`page`, `cursor`, `pageToken`, `offset`…).
+    pub param: String,
+    /// Dotted path of the next cursor/token in the result (`response_metadata.next_cursor`,
+    /// `nextPageToken`); empty when the style needs none.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub next: String,
+}
+
+/// A pagination style.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PaginationStyle {
+    /// A page number (GitHub's `page`, with `Link` headers).
+    Page,
+    /// An item offset.
+    Offset,
+    /// An opaque cursor or page token taken from the previous result.
+    Cursor,
 }
 
 fn default_version() -> String {
@@ -300,11 +329,13 @@ impl HttpMethod {
 pub struct HttpSpec {
     pub method: HttpMethod,
     /// Path template relative to the base URL; `{name}` is replaced by the (percent-encoded)
-    /// argument `name`, which must be a required property of the input schema.
+    /// argument `name`, which must be a required property of the input schema; `{+name}`
+    /// (RFC 6570 reserved expansion, as Google's APIs use for resource names like
+    /// `spaces/AAA/messages/BBB`) keeps its `/` but still refuses `.` and `..` segments.
     pub path: String,
     /// Arguments sent as query parameters (when present).
     #[serde(default)]
-    pub query: Vec<String>,
+    pub query: Vec<ParamRef>,
     /// Arguments sent as request headers: header name → argument name.
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
@@ -319,10 +350,62 @@ pub struct BodySpec {
     pub encoding: BodyEncoding,
     /// Arguments that become top-level body fields (when present).
     #[serde(default)]
-    pub params: Vec<String>,
+    pub params: Vec<ParamRef>,
+    /// Or the argument whose value is the whole body (an array body, or an object the tool
+    /// takes as one argument); exclusive with `params`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
     /// GraphQL document: the body is `{"query": <this>, "variables": {<params>}}`.
     #[serde(default)]
     pub graphql: Option<String>,
+}
+
+/// An argument sent as a query parameter or body field: its name, or `{arg, name}` when the
+/// argument's name differs from the name on the wire (a query `id` beside a path `id`), with
+/// `join` when an array is sent as one joined value (`a,b`) instead of repeated keys.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum ParamRef {
+    Same(String),
+    Renamed {
+        arg: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        join: Option<String>,
+    },
+}
+
+impl ParamRef {
+    /// The argument's name in the input schema.
+    pub fn arg(&self) -> &str {
+        match self {
+            ParamRef::Same(name) => name,
+            ParamRef::Renamed { arg, .. } => arg,
+        }
+    }
+
+    /// The name sent on the wire.
+    pub fn name(&self) -> &str {
+        match self {
+            ParamRef::Same(name) => name,
+            ParamRef::Renamed { arg, name, .. } => name.as_deref().unwrap_or(arg),
+        }
+    }
+
+    /// The separator an array is joined with into one value, if it is.
+    pub fn join(&self) -> Option<&str> {
+        match self {
+            ParamRef::Same(_) => None,
+            ParamRef::Renamed { join, .. } => join.as_deref(),
+        }
+    }
+}
+
+impl From<&str> for ParamRef {
+    fn from(name: &str) -> ParamRef {
+        ParamRef::Same(name.to_owned())
+    }
 }
 
 /// How the body is encoded.

@@ -255,6 +255,38 @@ fn every_argument_is_mapped_exactly_once() {
 }
 
 #[test]
+fn renamed_parameters_and_whole_bodies_are_checked_too() {
+    // A renamed query parameter maps its argument; the wire name may repeat the path's.
+    let tool = GOOD_TOOL.replace("query: [verbose]", "query: [{arg: verbose, name: id}]");
+    assert!(load(&[("demo.yaml", demo(&tool))]).is_ok());
+    let tool = GOOD_TOOL.replace("query: [verbose]", "query: [{arg: nope, name: verbose}]");
+    expect_tool_error(
+        &tool,
+        "DEMO_GET_THING",
+        &["http.query", "\"nope\"", "not in input_schema.properties"],
+    );
+    let tool = GOOD_TOOL.replace(
+        "query: [verbose]",
+        "query: [verbose, {arg: id, name: verbose}]",
+    );
+    expect_tool_error(
+        &tool,
+        "DEMO_GET_THING",
+        &["\"id\"", "mapped to the request twice"],
+    );
+    // The whole body is one argument, never beside fields.
+    let tool = GOOD_POST.replace("params: [title]", "value: title");
+    assert!(load(&[("demo.yaml", demo(&tool))]).is_ok());
+    let tool = GOOD_POST.replace("params: [title]", "params: [title]\n        value: title");
+    expect_tool_error(&tool, "DEMO_CREATE_THING", &["both value and params"]);
+    // `{+name}` is a path parameter like `{name}`.
+    let tool = GOOD_TOOL.replace("/things/{id}", "/things/{+id}");
+    assert!(load(&[("demo.yaml", demo(&tool))]).is_ok());
+    let tool = GOOD_TOOL.replace("/things/{id}", "/things/{+other}");
+    expect_tool_error(&tool, "DEMO_GET_THING", &["path parameter \"other\""]);
+}
+
+#[test]
 fn exactly_one_of_http_and_native() {
     let tool = format!("{GOOD_TOOL}    native: gmail_send_email\n");
     expect_tool_error(&tool, "DEMO_GET_THING", &["both http and native"]);

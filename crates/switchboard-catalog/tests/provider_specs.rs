@@ -379,9 +379,17 @@ fn check_tool(provider: Provider, doc: &Value, tool: &ToolSpec) -> Vec<Mismatch>
             .into_iter()
             .map(|n| (n, Location::Path)),
     );
-    sent.extend(http.query.iter().map(|n| (n.clone(), Location::Query)));
+    sent.extend(
+        http.query
+            .iter()
+            .map(|n| (n.name().to_owned(), Location::Query)),
+    );
     if let Some(body) = &http.body {
-        sent.extend(body.params.iter().map(|n| (n.clone(), Location::Body)));
+        sent.extend(
+            body.params
+                .iter()
+                .map(|n| (n.name().to_owned(), Location::Body)),
+        );
         if !body.params.is_empty() {
             let media = match body.encoding {
                 BodyEncoding::Json => "application/json",
@@ -537,9 +545,9 @@ fn set_path(tool: &mut ToolSpec, path: &str) {
 /// check can notice.
 fn rename_argument(tool: &mut ToolSpec, from: &str, to: &str) {
     let http = tool.http.as_mut().expect("an http tool");
-    let rename = |names: &mut Vec<String>| {
-        for name in names.iter_mut().filter(|n| *n == from) {
-            *name = to.to_owned();
+    let rename = |names: &mut Vec<switchboard_catalog::spec::ParamRef>| {
+        for name in names.iter_mut().filter(|n| n.arg() == from) {
+            *name = switchboard_catalog::spec::ParamRef::Same(to.to_owned());
         }
     };
     rename(&mut http.query);
@@ -808,10 +816,11 @@ fn slack_checker_reports_wrong_path_misspelled_parameter_and_missing_required() 
     // A query argument moved into the body is in the wrong place.
     let history = tool_mut(&mut toolkit, "SLACK_FETCH_CONVERSATION_HISTORY");
     let http = history.http.as_mut().expect("http");
-    http.query.retain(|q| q != "cursor");
+    http.query.retain(|q| q.arg() != "cursor");
     http.body = Some(switchboard_catalog::spec::BodySpec {
         encoding: BodyEncoding::Form,
-        params: vec!["cursor".to_owned()],
+        params: vec!["cursor".into()],
+        value: None,
         graphql: None,
     });
 

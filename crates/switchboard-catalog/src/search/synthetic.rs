@@ -220,6 +220,7 @@ pub fn synthetic_toolkits(n: usize) -> Vec<ToolkitSpec> {
                     body: None,
                 }),
                 native: None,
+                pagination: None,
             });
         }
         toolkits.push(ToolkitSpec {

@@ -22,6 +22,10 @@ const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'_')
     .remove(b'~');
 
+/// A reserved expansion (`{+name}`) keeps `/` between segments; everything else is escaped
+/// as in a segment.
+const PATH_RESERVED: &AsciiSet = &PATH_SEGMENT.remove(b'/');
+
 /// A request ready to send (and to clone for retries), with what reading its answer needs.
 #[derive(Debug)]
 pub(super) struct Prepared {
@@ -99,9 +103,13 @@ fn http_request(
     let mut builder = client.request(method.clone(), url);
 
     let mut query: Vec<(&str, String)> = Vec::new();
-    for name in &http.query {
-        for text in args.get(name).map(texts).unwrap_or_default() {
-            query.push((name.as_str(), text));
+    for param in &http.query {
+        let values = args.get(param.arg()).map(texts).unwrap_or_default();
+        match param.join() {
+            Some(separator) if !values.is_empty() => {
+                query.push((param.name(), values.join(separator)));
+            }
+            _ => query.extend(values.into_iter().map(|text| (param.name(), text))),
         }
     }
     if !query.is_empty() {
@@ -118,11 +126,32 @@ fn http_request(
 
     match &http.body {
         Some(body) => {
-            let picked = body
-                .params
-                .iter()
-                .filter_map(|p| args.get(p).map(|v| (p.clone(), v.clone())));
+            let picked = body.params.iter().filter_map(|p| {
+                args.get(p.arg())
+                    .map(|v| (p.name().to_owned(), joined(v, p.join())))
+            });
+            let whole = body.value.as_ref().map(|name| args.get(name).cloned());
             builder = match (body.encoding, &body.graphql) {
+                (_, _) if whole.is_some() => {
+                    let value = whole.flatten().unwrap_or(Value::Null);
+                    match body.encoding {
+                        BodyEncoding::Json => builder
+                            .header(CONTENT_TYPE, JSON_CONTENT_TYPE)
+                            .body(value.to_string()),
+                        BodyEncoding::Form => {
+                            let pairs: Vec<(String, String)> = match &value {
+                                Value::Object(fields) => fields
+                                    .iter()
+                                    .flat_map(|(name, v)| {
+                                        texts(v).into_iter().map(move |t| (name.clone(), t))
+                                    })
+                                    .collect(),
+                                _ => Vec::new(),
+                            };
+                            builder.form(&pairs)
+                        }
+                    }
+                }
                 (BodyEncoding::Json, Some(document)) => {
                     let variables: Map<String, Value> = picked.collect();
                     let payload = serde_json::json!({"query": document, "variables": variables});
@@ -180,21 +209,46 @@ pub(super) fn fill_path(template: &str, args: &Map<String, Value>) -> Result<Str
         let Some(len) = rest[start..].find('}') else {
             break;
         };
-        let name = &rest[start + 1..start + len];
+        let placeholder = &rest[start + 1..start + len];
+        let (name, reserved) = match placeholder.strip_prefix('+') {
+            Some(name) => (name, true),
+            None => (placeholder, false),
+        };
         let text = args
             .get(name)
             .and_then(scalar_text)
             .ok_or_else(|| format!("path argument {name:?} is missing or not a string/number"))?;
-        // "." and ".." would be resolved away by URL normalisation and reach another endpoint.
-        if text.is_empty() || text == "." || text == ".." {
+        // "." and ".." would be resolved away by URL normalisation and reach another endpoint;
+        // a reserved expansion keeps its "/" but none of its segments may be one.
+        let bad_segment = |s: &str| s.is_empty() || s == "." || s == "..";
+        if bad_segment(&text) || (reserved && text.split('/').any(bad_segment)) {
             return Err(format!("path argument {name:?} must not be {text:?}"));
         }
         out.push_str(&rest[..start]);
-        out.extend(utf8_percent_encode(&text, PATH_SEGMENT));
+        if reserved {
+            out.extend(utf8_percent_encode(&text, PATH_RESERVED));
+        } else {
+            out.extend(utf8_percent_encode(&text, PATH_SEGMENT));
+        }
         rest = &rest[start + len + 1..];
     }
     out.push_str(rest);
     Ok(out)
+}
+
+/// An array joined into one string when the mapping says so; anything else as it is.
+fn joined(value: &Value, separator: Option<&str>) -> Value {
+    match (value, separator) {
+        (Value::Array(items), Some(separator)) => Value::String(
+            items
+                .iter()
+                .filter(|v| !v.is_null())
+                .map(|v| scalar_text(v).unwrap_or_else(|| v.to_string()))
+                .collect::<Vec<_>>()
+                .join(separator),
+        ),
+        _ => value.clone(),
+    }
 }
 
 /// A string, number or bool as text; anything else is not a scalar.
@@ -272,6 +326,71 @@ mod tests {
             assert!(fill_path("/repos/{owner}", args.as_object().unwrap()).is_err());
         }
         assert!(fill_path("/repos/{missing}", args).is_err());
+    }
+
+    #[test]
+    fn a_reserved_expansion_keeps_slashes_but_refuses_dot_segments() {
+        let args = json!({"name": "spaces/AAA/messages/B B?"});
+        assert_eq!(
+            fill_path("/v1/{+name}", args.as_object().unwrap()).unwrap(),
+            "/v1/spaces/AAA/messages/B%20B%3F"
+        );
+        for bad in ["spaces/../admin", "a//b", "./x", "x/", "/x"] {
+            let args = json!({"name": bad});
+            assert!(
+                fill_path("/v1/{+name}", args.as_object().unwrap()).is_err(),
+                "{bad}"
+            );
+        }
+    }
+
+    fn http_of(yaml: &str) -> HttpSpec {
+        serde_yaml_ng::from_str(yaml).unwrap()
+    }
+
+    fn sent(http: &HttpSpec, args: Value) -> reqwest::Request {
+        http_request(
+            &reqwest::Client::new(),
+            "https://api.example.com",
+            http,
+            args.as_object().unwrap(),
+        )
+        .unwrap()
+        .build()
+        .unwrap()
+    }
+
+    #[test]
+    fn renamed_and_joined_query_parameters_go_by_their_wire_names() {
+        let http = http_of(
+            "method: GET\npath: /items/{id}\nquery: [q, {arg: item_id, name: id}, {arg: fields, join: ','}]\n",
+        );
+        let request = sent(
+            &http,
+            json!({"id": "p1", "item_id": "q2", "q": ["a", "b"], "fields": ["x", "y"]}),
+        );
+        assert_eq!(request.url().path(), "/items/p1");
+        assert_eq!(request.url().query(), Some("q=a&q=b&id=q2&fields=x%2Cy"));
+    }
+
+    #[test]
+    fn a_whole_body_argument_is_the_body_and_renamed_fields_use_their_wire_names() {
+        let http = http_of("method: POST\npath: /batch\nbody: {encoding: json, value: items}\n");
+        let request = sent(&http, json!({"items": [{"a": 1}, {"b": [2]}]}));
+        let body = request.body().and_then(|b| b.as_bytes()).unwrap();
+        assert_eq!(
+            serde_json::from_slice::<Value>(body).unwrap(),
+            json!([{"a": 1}, {"b": [2]}])
+        );
+        let http = http_of(
+            "method: POST\npath: /x\nbody: {encoding: json, params: [{arg: body_id, name: id}, n]}\n",
+        );
+        let request = sent(&http, json!({"body_id": "7", "n": 1}));
+        let body = request.body().and_then(|b| b.as_bytes()).unwrap();
+        assert_eq!(
+            serde_json::from_slice::<Value>(body).unwrap(),
+            json!({"id": "7", "n": 1})
+        );
     }
 
     #[test]
