@@ -5,4 +5,5 @@ set -euo pipefail
 ./scripts/ensure-deps.sh
 cargo test --workspace --lib --bins --no-fail-fast
 cargo test -p switchboard-catalog --no-fail-fast
+cargo test -p switchboard-testkit --test dependency_loops --no-fail-fast # no dev-dependency loop
 cargo test -p switchboard-tests --test it --no-fail-fast -- triggers::

@@ -12,7 +12,7 @@ use reqwest::header::{HeaderMap, AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, LOC
 use reqwest::{StatusCode, Url};
 use serde_json::{json, Value};
 use sha2::{Digest as _, Sha256};
-use switchboard_tests::oauth_provider::{
+use switchboard_testkit::oauth_provider::{
     ClientAuthMethod, Decision, OAuthProvider, ProviderOptions,
 };
 

@@ -12,10 +12,10 @@ use std::sync::{Arc, Mutex};
 use base64::Engine;
 use futures::StreamExt;
 use switchboard_proto::v1::*;
-use switchboard_tests::build::*;
-use switchboard_tests::inspect::{contains, redis_dump};
-use switchboard_tests::workers::Workers;
-use switchboard_tests::*;
+use switchboard_testkit::build::*;
+use switchboard_testkit::inspect::{contains, redis_dump};
+use switchboard_testkit::workers::Workers;
+use switchboard_testkit::*;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
@@ -305,7 +305,7 @@ async fn no_credential_appears_in_replies_errors_records_store_bus_or_logs() {
 /// no access or refresh token, code, verifier or client secret in replies, Redis, the bus or
 /// the logs.
 async fn oauth_secrets_stay_hidden(logs: &Logs) {
-    use switchboard_tests::oauth_provider::{ClientAuthMethod, OAuthProvider, ProviderOptions};
+    use switchboard_testkit::oauth_provider::{ClientAuthMethod, OAuthProvider, ProviderOptions};
     const CLIENT_SECRET: &str = "cs_SECRET_oauth_client_31c9";
     let mut options = ProviderOptions::new("client-1", CLIENT_SECRET, "http://unset.invalid/");
     options.client_auth = ClientAuthMethod::Post;

@@ -12,6 +12,8 @@
 
 pub mod args;
 pub mod shutdown;
+#[cfg(feature = "test-support")]
+pub mod testing;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -207,14 +207,14 @@ fn dump_config_shows_layers_and_hides_the_admin_token() {
 /// URL, `--ca-file` and the client certificate; without the certificate it is refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_reaches_a_gateway_that_requires_mutual_tls() {
-    let pki = switchboard_tests::pki::Pki::generate();
-    let mut config = switchboard_tests::test_config();
+    let pki = switchboard_testkit::pki::Pki::generate();
+    let mut config = switchboard_testkit::test_config();
     config.gateway.tls = switchboard_config::ServerTlsConfig {
         cert_file: Some(pki.server_cert.clone()),
         key_file: Some(pki.server_key.clone()),
         client_ca_file: Some(pki.ca.clone()),
     };
-    let stack = switchboard_tests::Stack::spawn_with(config).await;
+    let stack = switchboard_testkit::Stack::spawn_with(config).await;
     let token = stack.config.gateway.admin_token.clone().unwrap();
     let data = tempfile::tempdir().unwrap();
     let url = format!("https://{}", stack.grpc_addr);

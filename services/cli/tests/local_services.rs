@@ -191,7 +191,7 @@ async fn a_nats_without_jetstream_is_left_alone_and_the_platform_runs_on_a_priva
         .expect(1)
         .mount(&provider)
         .await;
-    let catalog = switchboard_tests::catalogs::catalog_with_extras();
+    let catalog = switchboard_testkit::catalogs::catalog_with_extras();
     let prefixes = Prefixes::new();
     let data = tempfile::tempdir().unwrap();
     let mut cmd = prefixes.command_without_servers(

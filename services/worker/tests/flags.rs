@@ -3,5 +3,5 @@
 
 #[test]
 fn the_binary_honours_config_set_and_dump_config() {
-    switchboard_tests::procs::check_service_flags(env!("CARGO_BIN_EXE_switchboard-worker"));
+    switchboard_platform::testing::check_service_flags(env!("CARGO_BIN_EXE_switchboard-worker"));
 }

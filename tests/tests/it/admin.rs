@@ -7,7 +7,7 @@
 use std::collections::BTreeSet;
 
 use switchboard_proto::v1::*;
-use switchboard_tests::*;
+use switchboard_testkit::*;
 use tonic::Code;
 
 async fn create_project(admin: &mut Admin, name: &str) -> Result<Project, tonic::Status> {

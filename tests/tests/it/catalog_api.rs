@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 
 use serde_json::Value;
 use switchboard_proto::v1::*;
-use switchboard_tests::*;
+use switchboard_testkit::*;
 use tonic::Code;
 
 const TOOLKITS: [&str; 5] = ["github", "gmail", "linear", "notion", "slack"];

@@ -8,9 +8,9 @@
 use switchboard_core::credential::Credential as Plain;
 use switchboard_proto::v1::create_connected_account_request::Credential;
 use switchboard_proto::v1::*;
-use switchboard_tests::catalogs::catalog_with_extras;
-use switchboard_tests::inspect::{contains, redis_dump};
-use switchboard_tests::*;
+use switchboard_testkit::catalogs::catalog_with_extras;
+use switchboard_testkit::inspect::{contains, redis_dump};
+use switchboard_testkit::*;
 use tonic::{Code, Status};
 
 // ---- helpers ----------------------------------------------------------------------------------

@@ -7,9 +7,9 @@
 use std::time::Duration;
 
 use switchboard_proto::v1::*;
-use switchboard_tests::build::*;
-use switchboard_tests::workers::Workers;
-use switchboard_tests::*;
+use switchboard_testkit::build::*;
+use switchboard_testkit::workers::Workers;
+use switchboard_testkit::*;
 use wiremock::matchers::{body_json, header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use switchboard_config::Config;
 use switchboard_proto::v1::*;
-use switchboard_tests::workers::Workers;
-use switchboard_tests::*;
+use switchboard_testkit::workers::Workers;
+use switchboard_testkit::*;
 use tonic::Code;
 use tonic_types::StatusExt;
 use wiremock::matchers::{any, header, method, path};

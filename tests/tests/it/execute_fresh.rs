@@ -9,8 +9,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use switchboard_proto::v1::*;
-use switchboard_tests::workers::Workers;
-use switchboard_tests::*;
+use switchboard_testkit::workers::Workers;
+use switchboard_testkit::*;
 use tonic::Code;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};

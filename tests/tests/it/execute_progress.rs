@@ -7,8 +7,8 @@
 use std::time::Duration;
 
 use switchboard_proto::v1::*;
-use switchboard_tests::workers::Workers;
-use switchboard_tests::*;
+use switchboard_testkit::workers::Workers;
+use switchboard_testkit::*;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 

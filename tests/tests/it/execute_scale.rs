@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use switchboard_proto::v1::*;
-use switchboard_tests::workers::Workers;
-use switchboard_tests::*;
+use switchboard_testkit::workers::Workers;
+use switchboard_testkit::*;
 use wiremock::matchers::{header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 

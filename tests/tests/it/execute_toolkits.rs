@@ -9,10 +9,10 @@ use base64::Engine;
 use serde_json::json;
 use switchboard_proto::v1::create_connected_account_request::Credential;
 use switchboard_proto::v1::*;
-use switchboard_tests::build::*;
-use switchboard_tests::catalogs::catalog_with_extras;
-use switchboard_tests::workers::Workers;
-use switchboard_tests::*;
+use switchboard_testkit::build::*;
+use switchboard_testkit::catalogs::catalog_with_extras;
+use switchboard_testkit::workers::Workers;
+use switchboard_testkit::*;
 use wiremock::matchers::{body_json, body_partial_json, header, method, path};
 use wiremock::{Mock, MockBuilder, MockServer, ResponseTemplate};
 

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use futures::StreamExt;
-use switchboard_tests::*;
+use switchboard_testkit::*;
 use tokio::time::timeout;
 use tokio_util::sync::CancellationToken;
 use tonic_health::pb::health_check_response::ServingStatus;
@@ -223,7 +223,7 @@ async fn unreachable_redis_is_a_clear_start_up_error() {
     let listeners = switchboard_gateway::Listeners::bind(&config).await.unwrap();
     let http_addr = listeners.http_addr().unwrap();
     let shutdown = CancellationToken::new();
-    let run = tokio::spawn(switchboard_tests::run_gateway(
+    let run = tokio::spawn(switchboard_testkit::run_gateway(
         config,
         listeners,
         shutdown.clone(),
@@ -316,7 +316,7 @@ async fn malformed_toolkit_file_stops_the_gateway_and_names_the_problem() {
     let shutdown = CancellationToken::new();
     let result = timeout(
         WAIT,
-        switchboard_tests::run_gateway(config, listeners, shutdown.clone()),
+        switchboard_testkit::run_gateway(config, listeners, shutdown.clone()),
     )
     .await
     .expect("run returns instead of hanging");

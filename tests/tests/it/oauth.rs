@@ -11,14 +11,14 @@ use std::time::Duration;
 use futures::StreamExt;
 use switchboard_config::{Config, OAuthProviderConfig};
 use switchboard_proto::v1::*;
-use switchboard_tests::build::*;
-use switchboard_tests::calls::*;
-use switchboard_tests::inspect::{contains, redis_dump};
-use switchboard_tests::oauth_provider::{
+use switchboard_testkit::build::*;
+use switchboard_testkit::calls::*;
+use switchboard_testkit::inspect::{contains, redis_dump};
+use switchboard_testkit::oauth_provider::{
     ClientAuthMethod, Decision, OAuthProvider, ProviderOptions,
 };
-use switchboard_tests::workers::Workers;
-use switchboard_tests::*;
+use switchboard_testkit::workers::Workers;
+use switchboard_testkit::*;
 use tonic::Code;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};

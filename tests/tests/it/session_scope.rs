@@ -8,7 +8,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use switchboard_proto::v1::*;
-use switchboard_tests::*;
+use switchboard_testkit::*;
 use tonic::{Code, Status};
 
 // ---- helpers ----------------------------------------------------------------------------------

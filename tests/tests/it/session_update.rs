@@ -6,7 +6,7 @@
 
 use prost_types::FieldMask;
 use switchboard_proto::v1::*;
-use switchboard_tests::*;
+use switchboard_testkit::*;
 use tonic::{Code, Status};
 
 // ---- helpers ----------------------------------------------------------------------------------

@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use switchboard_proto::v1::*;
-use switchboard_tests::*;
+use switchboard_testkit::*;
 use tonic::{Code, Status};
 
 // ---- helpers ----------------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-use switchboard_tests::*;
+use switchboard_testkit::*;
 
 #[tokio::test]
 async fn create_and_get_session() {

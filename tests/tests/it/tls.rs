@@ -15,11 +15,11 @@ use serde_json::{json, Value};
 use servers::{TlsNats, TlsRedis};
 use switchboard_config::{Config, ServerTlsConfig};
 use switchboard_proto::v1::*;
-use switchboard_tests::calls::*;
-use switchboard_tests::pki::Pki;
-use switchboard_tests::triggers::Listener;
-use switchboard_tests::workers::Workers;
-use switchboard_tests::*;
+use switchboard_testkit::calls::*;
+use switchboard_testkit::pki::Pki;
+use switchboard_testkit::triggers::Listener;
+use switchboard_testkit::workers::Workers;
+use switchboard_testkit::*;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
 use wiremock::matchers::{header, method, path};
@@ -268,7 +268,7 @@ async fn untrusted_servers_missing_certificates_and_plain_text_fail_at_once_and_
     let listeners = switchboard_gateway::Listeners::bind(&config).await.unwrap();
     let err = tokio::time::timeout(
         within(20),
-        switchboard_tests::run_gateway(config, listeners, CancellationToken::new()),
+        switchboard_testkit::run_gateway(config, listeners, CancellationToken::new()),
     )
     .await
     .expect("no hang")
@@ -282,7 +282,7 @@ async fn untrusted_servers_missing_certificates_and_plain_text_fail_at_once_and_
     config.nats.tls.ca_file = None;
     let err = tokio::time::timeout(
         within(20),
-        switchboard_tests::workers::run_worker(config, CancellationToken::new()),
+        switchboard_testkit::workers::run_worker(config, CancellationToken::new()),
     )
     .await
     .expect("no hang")
@@ -296,7 +296,7 @@ async fn untrusted_servers_missing_certificates_and_plain_text_fail_at_once_and_
     config.redis.tls.ca_file = Some(pki.dir.path().join("missing-ca.crt"));
     let err = tokio::time::timeout(
         within(5),
-        switchboard_tests::workers::run_worker(config, CancellationToken::new()),
+        switchboard_testkit::workers::run_worker(config, CancellationToken::new()),
     )
     .await
     .expect("no hang")
@@ -497,7 +497,7 @@ async fn a_bad_gateway_tls_file_stops_the_start_and_names_the_setting() {
         let listeners = switchboard_gateway::Listeners::bind(&config).await.unwrap();
         let err = tokio::time::timeout(
             Duration::from_secs(10),
-            switchboard_tests::run_gateway(config, listeners, CancellationToken::new()),
+            switchboard_testkit::run_gateway(config, listeners, CancellationToken::new()),
         )
         .await
         .expect("no hang")

@@ -10,9 +10,9 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use switchboard_proto::v1::*;
-use switchboard_tests::calls::*;
-use switchboard_tests::triggers::Listener;
-use switchboard_tests::*;
+use switchboard_testkit::calls::*;
+use switchboard_testkit::triggers::Listener;
+use switchboard_testkit::*;
 use tonic::Code;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -44,7 +44,7 @@ fn hex(bytes: &[u8]) -> String {
 
 struct World {
     stack: Stack,
-    triggers: switchboard_tests::triggers::Running,
+    triggers: switchboard_testkit::triggers::Running,
     github: MockServer,
     project: TestProject,
 }

@@ -7,8 +7,8 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use switchboard_tests::pki::Pki;
-use switchboard_tests::procs::Proc;
+use switchboard_testkit::pki::Pki;
+use switchboard_testkit::procs::Proc;
 
 /// A free loopback port (bound, then released for the server about to start).
 fn free_port() -> u16 {

@@ -1,4 +1,5 @@
-//! Polling with two listener processes on one trigger: each new item is published once; the
+//! Polling with two listener processes (`switchboard triggers`: the built `switchboard` binary,
+//! which starts the triggers service the way `switchboard-triggers` does) on one trigger: each new item is published once; the
 //! one holding the trigger's lease is killed (`kill -9`) in the middle of a poll, the other
 //! takes over after the lease runs out, and nothing is lost or doubled. Also Gmail's history
 //! API poller, and SIGTERM with a delivery in flight: the grace period bounds the drain.
@@ -10,10 +11,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{json, Value};
+use switchboard_config::Config;
 use switchboard_proto::v1::*;
-use switchboard_tests::calls::*;
-use switchboard_tests::procs::{with_config, Proc};
-use switchboard_tests::*;
+use switchboard_testkit::calls::*;
+use switchboard_testkit::procs::{with_config, Proc};
+use switchboard_testkit::*;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
@@ -55,6 +57,13 @@ impl Respond for Issues {
             .set_body_json(Value::Array(self.items.lock().unwrap().clone()))
             .set_delay(*self.delay.lock().unwrap())
     }
+}
+
+/// `switchboard triggers` with `config` as `SWITCHBOARD_*` variables, JSON logs.
+fn triggers(config: &Config) -> std::process::Command {
+    let mut command = with_config(env!("CARGO_BIN_EXE_switchboard"), config);
+    command.arg("triggers");
+    command
 }
 
 async fn eventually<T>(what: &str, within: Duration, mut check: impl FnMut() -> Option<T>) -> T {
@@ -138,9 +147,8 @@ async fn two_listeners_publish_each_item_once_and_survive_kill_9_of_the_lease_ho
         .trigger
         .unwrap();
 
-    let binary = env!("CARGO_BIN_EXE_switchboard-triggers");
-    let mut a = Proc::spawn("triggers-a", with_config(binary, &stack.config));
-    let mut b = Proc::spawn("triggers-b", with_config(binary, &stack.config));
+    let mut a = Proc::spawn("triggers-a", triggers(&stack.config));
+    let mut b = Proc::spawn("triggers-b", triggers(&stack.config));
     // The first poll only learns what exists (issue 1 is history, not news).
     eventually("the first poll", Duration::from_secs(20), || {
         (issues.calls() >= 1).then_some(())
@@ -308,10 +316,7 @@ async fn gmail_new_messages_come_from_the_history_api_after_the_stored_cursor() 
         })
         .await
         .unwrap();
-    let process = Proc::spawn(
-        "triggers",
-        with_config(env!("CARGO_BIN_EXE_switchboard-triggers"), &stack.config),
-    );
+    let process = Proc::spawn("triggers", triggers(&stack.config));
     let event = tokio::time::timeout(Duration::from_secs(20), events.message())
         .await
         .unwrap()
@@ -334,8 +339,7 @@ async fn sigterm_with_a_delivery_in_flight_stops_the_process_after_the_grace_per
     let mut config = test_config();
     config.triggers.http_addr = "127.0.0.1:0".into();
     config.shutdown_grace_secs = 1;
-    let binary = env!("CARGO_BIN_EXE_switchboard-triggers");
-    let mut process = Proc::spawn("triggers", with_config(binary, &config));
+    let mut process = Proc::spawn("triggers", triggers(&config));
     let addr = eventually("the webhook listener", Duration::from_secs(20), || {
         process.logs().lines().find_map(|line| {
             let v: Value = serde_json::from_str(line).ok()?;

@@ -1,5 +1,6 @@
-//! Faults, with the built worker binary as processes beside an in-process gateway (the test
-//! kit's `Stack`):
+//! Faults, with workers as processes (`switchboard worker`: the built `switchboard` binary,
+//! which starts a worker the way `switchboard-worker` does) beside an in-process gateway (the
+//! test kit's `Stack`):
 //!
 //! - `kill -9` of a worker in the middle of calls: its jobs are redelivered to another worker;
 //!   a call of a tool that is not idempotent is not repeated (OUTCOME_UNKNOWN, saying so), an
@@ -26,7 +27,7 @@ use std::time::{Duration, Instant};
 
 use switchboard_config::Config;
 use switchboard_proto::v1::*;
-use switchboard_tests::*;
+use switchboard_testkit::*;
 use wiremock::matchers::{header, method, path, path_regex};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -119,10 +120,11 @@ async fn wait_listening(port: u16, what: &str) {
     .await;
 }
 
-/// The worker binary with `config` as `SWITCHBOARD_*` variables (and nothing of the test's
+/// `switchboard worker` with `config` as `SWITCHBOARD_*` variables (and nothing of the test's
 /// own `SWITCHBOARD_*` environment), plus `extra`.
 fn worker(name: &str, config: &Config, extra: &[(&str, &str)]) -> Proc {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_switchboard-worker"));
+    let mut command = Command::new(env!("CARGO_BIN_EXE_switchboard"));
+    command.arg("worker");
     for (key, _) in std::env::vars() {
         if key.starts_with("SWITCHBOARD_") {
             command.env_remove(key);

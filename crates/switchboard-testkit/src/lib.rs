@@ -109,7 +109,7 @@ pub async fn run_gateway_on_clock(
 
 /// The workspace's `toolkits/` directory.
 pub fn toolkits_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../toolkits")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../toolkits")
 }
 
 /// A config for a private stack: port 0, unique prefixes, the workspace catalog.
@@ -487,4 +487,20 @@ pub fn assert_refused(
     let (got_reason, got_field) = status_reason(status);
     assert_eq!(got_reason.as_deref(), Some(reason), "{what}");
     assert_eq!(got_field.unwrap_or_default(), field, "{what}");
+}
+
+#[cfg(test)]
+mod tests {
+    /// The kit's stacks load the workspace's catalog: `test_config` points at `toolkits/`
+    /// wherever this crate sits in the workspace.
+    #[test]
+    fn test_config_points_at_the_workspace_toolkits() {
+        let dir = super::test_config().catalog.dir;
+        let yaml = std::fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+            .filter_map(Result::ok)
+            .filter(|entry| entry.path().extension().is_some_and(|x| x == "yaml"))
+            .count();
+        assert!(yaml > 0, "no toolkit file in {}", dir.display());
+    }
 }
