@@ -159,6 +159,15 @@ pub struct Bus {
 }
 
 impl Bus {
+    /// Sends everything still buffered (acknowledgements, replies, publishes) to the server
+    /// and waits until it has it: a stopping service calls this last, so an acknowledgement
+    /// made just before the process exits is not lost with the process.
+    pub async fn flush(&self) -> Result<(), BusError> {
+        self.client
+            .flush()
+            .await
+            .map_err(|e| BusError::Nats(e.to_string()))
+    }
     /// Connects to NATS as `config` says, with its TLS settings (`nats.tls`) and stream
     /// names: every service connects through here. See [`Bus::connect`] for the retries.
     pub async fn from_config(

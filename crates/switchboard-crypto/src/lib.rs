@@ -179,11 +179,6 @@ impl Sealer {
             .map(Zeroizing::new)
             .map_err(|_| CryptoError::Open)
     }
-
-    /// The id of the key new values are sealed with.
-    pub fn current_key_id(&self) -> &str {
-        &self.current
-    }
 }
 
 #[cfg(test)]

@@ -85,12 +85,6 @@ pub enum TokenError {
     Transient(String),
 }
 
-impl TokenError {
-    pub fn is_invalid_grant(&self) -> bool {
-        matches!(self, TokenError::Rejected { code, .. } if code == "invalid_grant")
-    }
-}
-
 impl std::fmt::Display for TokenError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {

@@ -407,13 +407,6 @@ impl Store {
             .await
     }
 
-    /// Reads a `state` (by digest) without taking it (the form's CSRF check takes it only
-    /// when the form is valid).
-    pub async fn peek_state(&self, project: &str, state_hash: &str) -> Result<Option<LinkRecord>> {
-        self.lookup(self.keys.link_state(project, state_hash), false, project)
-            .await
-    }
-
     async fn lookup(&self, key: String, take: bool, project: &str) -> Result<Option<LinkRecord>> {
         let mut conn = self.conn.clone();
         let id: Option<String> = redis::cmd(if take { "GETDEL" } else { "GET" })

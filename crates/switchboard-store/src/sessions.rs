@@ -285,19 +285,6 @@ impl Store {
         Session::decode(bytes.as_slice()).map_err(|e| corrupt("session", e))
     }
 
-    /// Reads a session and its user's accounts (oldest first) in one round trip; sessions
-    /// stored without the `u` field fall back to two reads.
-    pub async fn get_session_and_accounts(
-        &self,
-        project: &str,
-        id: &str,
-    ) -> Result<(Session, Vec<ConnectedAccount>)> {
-        let read = self
-            .authorized_session(crate::Caller::Project(project), id, true)
-            .await?;
-        Ok((read.session, read.accounts.unwrap_or_default()))
-    }
-
     /// The caller's session `id` (and, with `accounts`, its user's accounts) in one round trip
     /// that, for a caller with an API key, first checks the key: `UNAUTHENTICATED` for a bad
     /// key whatever the session, then `NOT_FOUND` for a session not in the key's project.

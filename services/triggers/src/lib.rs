@@ -195,5 +195,8 @@ pub async fn run(
             "grace period over; stopping with work still in flight"
         ),
     }
+    if let Err(e) = context.bus.flush().await {
+        tracing::warn!(error = %e, "could not flush the last acknowledgements to NATS");
+    }
     Ok(())
 }

@@ -180,6 +180,9 @@ pub async fn run(
             tracing::warn!("grace period over with jobs still running; they will be redelivered")
         }
     }
+    if let Err(e) = platform.bus.flush().await {
+        tracing::warn!(error = %e, "could not flush the last acknowledgements to NATS");
+    }
     metrics_stop.cancel();
     Ok(())
 }
