@@ -13,7 +13,7 @@
 //!   key's header), then the body's properties; a name taken by an earlier location gets the
 //!   location as prefix (`query_id`, `header_id`, `body_id`) and is mapped back to its wire name
 //!   with `{arg, name}`; a body that is not an object with properties is one argument `body`
-//!   (`body.value`); read-only body properties are left out;
+//!   (`body.value`); read-only body properties and the overlay's `ignore_params` are left out;
 //! - output schema: the success response's schema, or `{}`;
 //! - tags: the description's tags as topic tags (`Pull Requests` → `pull-requests`), hint tags
 //!   by method (GET: `readOnlyHint`, `idempotentHint`; PUT: `idempotentHint`; DELETE:
@@ -114,7 +114,13 @@ pub fn toolkit(model: &ApiModel, overlay: &Overlay) -> Result<Imported, ImportEr
             .operations
             .get(&op.id)
             .and_then(|o| o.description.clone());
-        match tool(op, tool_slug.clone(), description, &auth_headers) {
+        match tool(
+            op,
+            tool_slug.clone(),
+            description,
+            &auth_headers,
+            &overlay.ignore_params,
+        ) {
             Ok(tool) => {
                 report.imported.push((op.id.clone(), tool_slug));
                 for scope in &op.scopes {
@@ -217,6 +223,23 @@ fn check_overlay_names(model: &ApiModel, overlay: &Overlay) -> Result<(), Import
                     format!("{glob:?} matches no operation id"),
                 ));
             }
+        }
+    }
+    for (i, name) in overlay.ignore_params.iter().enumerate() {
+        let named = model.operations.iter().any(|op| {
+            op.params.iter().any(|p| p.name == *name)
+                || op.body.as_ref().is_some_and(|b| {
+                    b.schema
+                        .get("properties")
+                        .and_then(Value::as_object)
+                        .is_some_and(|p| p.contains_key(name))
+                })
+        });
+        if !named {
+            return Err(overlay_err(
+                &format!("ignore_params[{i}]"),
+                format!("no operation has a parameter {name:?}"),
+            ));
         }
     }
     for (field, tags) in [
@@ -381,6 +404,7 @@ fn tool(
     slug: String,
     description: Option<String>,
     auth_headers: &[String],
+    ignored: &[String],
 ) -> Result<ToolSpec, String> {
     let method = match op.method.as_str() {
         "GET" => HttpMethod::Get,
@@ -396,7 +420,12 @@ fn tool(
     let mut args = Args::default();
     let path = path_args(op, &mut args)?;
     let mut query = Vec::new();
-    for param in op.params.iter().filter(|p| p.location == Location::Query) {
+    let kept = |name: &str| !ignored.iter().any(|i| i == name);
+    for param in op
+        .params
+        .iter()
+        .filter(|p| p.location == Location::Query && kept(&p.name))
+    {
         let arg = args.name_for(&param.name, "query");
         args.add(
             &arg,
@@ -407,7 +436,11 @@ fn tool(
         query.push(param_ref(&arg, &param.name, param.join.clone()));
     }
     let mut headers = BTreeMap::new();
-    for param in op.params.iter().filter(|p| p.location == Location::Header) {
+    for param in op
+        .params
+        .iter()
+        .filter(|p| p.location == Location::Header && kept(&p.name))
+    {
         let lower = param.name.to_ascii_lowercase();
         if RESERVED_HEADERS.contains(&lower.as_str()) || auth_headers.contains(&lower) {
             continue;
@@ -446,7 +479,7 @@ fn tool(
                     .map(|r| r.iter().filter_map(Value::as_str).collect())
                     .unwrap_or_default();
                 for (wire, schema) in properties {
-                    if schema.get("readOnly") == Some(&Value::Bool(true)) {
+                    if schema.get("readOnly") == Some(&Value::Bool(true)) || !kept(wire) {
                         continue;
                     }
                     let arg = args.name_for(wire, "body");

@@ -4,8 +4,9 @@
 //! API's name, base URL, auth and its operations with parameters in their locations):
 //!
 //! - [`openapi`]: OpenAPI 2.0 (Swagger), 3.0 and 3.1, JSON or YAML;
-//! - [`discovery`]: Google API Discovery documents;
-//! - [`graphql`]: a curated list of operations over a GraphQL SDL schema.
+//! - `discovery`: Google API Discovery documents (to land; plugs into [`parse`]);
+//! - `graphql`: a curated list of operations over a GraphQL SDL schema (to land; plugs into
+//!   [`parse`]).
 //!
 //! The back end ([`build`]) turns a model and a hand-written [`overlay`] into a toolkit file of
 //! the catalog's format (`switchboard_catalog::spec::ToolkitSpec`) and a [`report`] of what was

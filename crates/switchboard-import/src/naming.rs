@@ -5,7 +5,8 @@
 //! 1. The id is split into words at `/`, `.`, `-`, `_`, spaces and other punctuation, and at
 //!    camelCase boundaries (`postMessage` → `post`, `message`; `HTMLPage` → `html`, `page`);
 //!    apostrophes vanish (`Organization's` → `organizations`).
-//! 2. An id of the form `noun/verb-phrase` (exactly one `/`, GitHub's style) is reordered verb
+//! 2. An id of the form `noun/verb-phrase` (exactly one `/`, no space before it: GitHub's
+//!    style) is reordered verb
 //!    first: the verb, then the noun — singular, unless the verb is `list` and nothing but a
 //!    preposition follows it —
 //!    then the rest of the phrase; the noun is left out when the phrase already names it
@@ -22,7 +23,12 @@
 /// The words of an operation id (lower case), reordered verb-first for `noun/verb` ids.
 pub fn action_words(id: &str, toolkit: &str) -> Vec<String> {
     let mut words = match id.split_once('/') {
-        Some((noun, phrase)) if !noun.is_empty() && !phrase.is_empty() && !phrase.contains('/') => {
+        Some((noun, phrase))
+            if !noun.is_empty()
+                && !noun.contains(char::is_whitespace)
+                && !phrase.is_empty()
+                && !phrase.contains('/') =>
+        {
             let noun = split_words(noun);
             let phrase = split_words(phrase);
             verb_first(noun, phrase)
@@ -235,6 +241,8 @@ mod tests {
             "LIST_AN_ORGANIZATIONS_PROJECTS"
         );
         assert_eq!(slug("getHTMLPage2"), "GET_HTML_PAGE2");
+        // An id the front end derived from method and path.
+        assert_eq!(slug("get /search/{id}"), "GET_SEARCH_ID");
         assert_eq!(
             screaming(&action_words("gmail.users.messages.list", "gmail"), 64),
             "USERS_MESSAGES_LIST"

@@ -17,6 +17,7 @@
 //! | `include` | operation id globs (`*`, `?`); when set, only matching operations are taken |
 //! | `include_tags` | the description's tags; when set (with or without `include`), operations with one of them are taken too |
 //! | `exclude`, `exclude_tags` | operation id globs / tags left out (after `include`) |
+//! | `ignore_params` | query, header or body parameter names (on the wire) left out of every tool, e.g. Slack's `token`, which the platform's auth supplies |
 //! | `include_deprecated` | take deprecated operations too (default `false`) |
 //! | `max_tools` | refuse to generate more tools than this (a safety cap against a too-wide include) |
 //! | `operations.<operationId>.rename` | the tool's slug, `{TOOLKIT}_{ACTION}` or just `ACTION` |
@@ -64,6 +65,8 @@ pub struct Overlay {
     pub exclude: Vec<String>,
     #[serde(default)]
     pub exclude_tags: Vec<String>,
+    #[serde(default)]
+    pub ignore_params: Vec<String>,
     #[serde(default)]
     pub include_deprecated: bool,
     #[serde(default)]
