@@ -1,8 +1,10 @@
 //! `switchboard`: `dev` runs the gateway, worker and triggers in one process for local use;
-//! `admin` manages projects and API keys over gRPC; `bench` prints throughput and latency.
+//! `admin` manages projects and API keys over gRPC; `bench` prints throughput and latency;
+//! `catalog import` generates a toolkit file from a provider's API description.
 
 mod admin;
 mod bench;
+mod catalog;
 mod dev;
 
 #[global_allocator]
@@ -39,6 +41,8 @@ enum Command {
     Worker,
     /// Run only the triggers service.
     Triggers,
+    /// Work on toolkit files (needs no config or connections).
+    Catalog(catalog::CatalogArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -52,6 +56,11 @@ fn main() -> std::process::ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
+    // Only reads and writes files: before the config, so it works without one.
+    let command = match cli.command {
+        Command::Catalog(args) => return catalog::run(args),
+        command => command,
+    };
     let Some(config) = cli.config.load_or_dump()? else {
         return Ok(());
     };
@@ -60,7 +69,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         .build()
         .context("failed to start the async runtime")?;
     runtime.block_on(async move {
-        match cli.command {
+        match command {
             Command::Dev => {
                 let _telemetry = switchboard_telemetry::init(&config.telemetry);
                 dev::run(config).await
@@ -84,6 +93,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 let platform = Platform::connect(config).await?;
                 Ok(switchboard_worker::run(platform, listeners, shutdown).await?)
             }
+            Command::Catalog(_) => Ok(()),
             Command::Triggers => {
                 let _telemetry = switchboard_telemetry::init(&config.telemetry);
                 let shutdown = switchboard_platform::shutdown::on_signals();
