@@ -11,6 +11,7 @@
 //! the catalog's format (`switchboard_catalog::spec::ToolkitSpec`) and a [`report`] of what was
 //! skipped and why. `switchboard catalog import` is the command over this crate.
 
+pub mod discovery;
 pub mod error;
 pub mod ir;
 
