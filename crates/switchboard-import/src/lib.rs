@@ -13,6 +13,7 @@
 
 pub mod discovery;
 pub mod error;
+pub mod graphql;
 pub mod ir;
 
 pub use error::ImportError;
