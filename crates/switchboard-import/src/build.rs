@@ -522,7 +522,10 @@ fn tool(
     Ok(ToolSpec {
         slug,
         name: tool_name(op),
-        description: description.unwrap_or_else(|| tool_description(op)),
+        description: with_notes(
+            description.unwrap_or_else(|| tool_description(op)),
+            &op.notes,
+        ),
         tags: tags(op, method),
         version: "1.0.0".into(),
         input_schema: input,
@@ -638,6 +641,23 @@ fn tool_name(op: &Operation) -> String {
         Some(c) => c.to_uppercase().chain(chars).collect(),
         None => format!("{} {}", op.method, op.path),
     }
+}
+
+/// The description, then the operation's notes (facts the schemas do not carry, such as
+/// "metadata only: the file itself cannot be sent"), one sentence each.
+fn with_notes(description: String, notes: &[String]) -> String {
+    if notes.is_empty() {
+        return description;
+    }
+    let mut out = description.trim_end().to_owned();
+    for note in notes {
+        if !out.is_empty() && !out.ends_with('.') {
+            out.push('.');
+        }
+        out.push(' ');
+        out.push_str(note.trim());
+    }
+    out.trim().to_owned()
 }
 
 /// The summary, then the description's first paragraph unless it only repeats the summary.

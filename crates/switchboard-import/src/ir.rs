@@ -73,6 +73,11 @@ pub struct Operation {
     pub scopes: Vec<String>,
     /// How it pages, when it does.
     pub pagination: Option<PaginationHint>,
+    /// Facts about the operation the tool's arguments and schemas do not carry, for the
+    /// toolkit's description and the import report, one sentence each (Discovery: "media
+    /// upload is not offered: the tool sends the JSON metadata only", "the response is the
+    /// file's content, not JSON"). Empty for most operations.
+    pub notes: Vec<String>,
 }
 
 /// Where a parameter goes.

@@ -13,7 +13,9 @@
 //! skipped and why. `switchboard catalog import` is the command over this crate.
 
 pub mod build;
+pub mod discovery;
 pub mod error;
+pub mod graphql;
 pub mod ir;
 pub mod naming;
 pub mod openapi;
@@ -62,16 +64,8 @@ impl Source {
 pub fn parse(source: &Source) -> Result<ir::ApiModel, ImportError> {
     match source {
         Source::OpenApi(text) => openapi::parse(text),
-        // FRONT ENDS: `discovery::parse(text)` and `graphql::parse(sdl, operations)` plug in
-        // here (and only here) when those modules land; until then these kinds are refused.
-        Source::Discovery(_) => Err(ImportError::Unreadable {
-            what: "description".into(),
-            message: "not an OpenAPI document (Google Discovery documents are not read yet)".into(),
-        }),
-        Source::Graphql { .. } => Err(ImportError::Unreadable {
-            what: "description".into(),
-            message: "not an OpenAPI document (GraphQL schemas are not read yet)".into(),
-        }),
+        Source::Discovery(text) => discovery::parse(text),
+        Source::Graphql { sdl, operations } => graphql::parse(sdl, operations),
     }
 }
 

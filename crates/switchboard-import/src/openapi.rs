@@ -523,6 +523,7 @@ impl<'d> Reader<'d> {
             _ => format!("{method} {path}"),
         };
         Ok(Some(Operation {
+            notes: Vec::new(),
             id,
             method: method.to_uppercase(),
             path: path.to_owned(),
