@@ -185,10 +185,7 @@ async fn search_tools(
             .and_then(Value::as_str)
             .unwrap_or("");
         let text = format!("{use_case} {known}");
-        let hits = state
-            .catalog
-            .search_index()
-            .search(&text, |t| scope.tool_allowed(t), HITS);
+        let hits = state.catalog.search(&text, |t| scope.tool_allowed(t), HITS);
         let slugs: Vec<String> = hits.iter().map(|h| h.tool.slug.clone()).collect();
         let mut hit_toolkits = Vec::new();
         for hit in &hits {

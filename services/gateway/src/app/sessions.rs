@@ -96,7 +96,6 @@ pub async fn search_tools(
         .map(|query| {
             let hits = state
                 .catalog
-                .search_index()
                 .search(query, |t| scope.tool_allowed(t), limit)
                 .into_iter()
                 .map(|hit| {
