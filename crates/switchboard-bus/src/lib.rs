@@ -15,7 +15,7 @@ mod signal;
 pub mod wire;
 
 pub use consume::{ConsumeError, Consumer, Deliveries, Delivery};
-pub use signal::{Replies, Reply, Signals};
+pub use signal::{CatalogChanges, Replies, Reply, Signals};
 pub use wire::{DecodeError, Job};
 
 use std::time::Duration;
@@ -112,6 +112,11 @@ impl Names {
     /// listens here.
     pub fn connection_subject(&self, project: &str, request_id: &str) -> String {
         format!("{}.conn.{project}.{request_id}", self.subject_prefix)
+    }
+    /// Where a change of `project`'s custom toolkits is announced (core NATS, not stored):
+    /// every gateway and worker listens to all of them.
+    pub fn catalog_subject(&self, project: &str) -> String {
+        format!("{}.catalog.{project}", self.subject_prefix)
     }
     /// Every reply for the gateway `gateway_id`.
     pub fn results_wildcard(&self, gateway_id: &str) -> String {

@@ -24,6 +24,9 @@ pub type Replies = Pin<Box<dyn Stream<Item = Reply> + Send>>;
 /// One item per signal received.
 pub type Signals = Pin<Box<dyn Stream<Item = ()> + Send>>;
 
+/// Catalog changes: `(project, version)`.
+pub type CatalogChanges = Pin<Box<dyn Stream<Item = (String, u64)> + Send>>;
+
 /// Room left in a message for the subject and headers.
 const ENVELOPE_ROOM: usize = 1024;
 /// A reply this small fits any server's `max_payload` (no server is set below 64 KiB here),
@@ -118,6 +121,45 @@ impl Bus {
             .await
             .map_err(|e| self.connect_error(e.to_string()))?;
         Ok(Box::pin(subscription.map(|_| ())))
+    }
+
+    /// Says that `project`'s custom toolkits changed and are now at `version`.
+    pub async fn announce_catalog_change(
+        &self,
+        project: &str,
+        version: u64,
+    ) -> Result<(), BusError> {
+        self.client
+            .publish(
+                self.names.catalog_subject(project),
+                version.to_string().into(),
+            )
+            .await
+            .map_err(|e| self.connect_error(e.to_string()))?;
+        // Sent now, not when the buffer next fills: replicas drop their copy within a round
+        // trip.
+        self.flush().await
+    }
+
+    /// Every project's catalog changes, as `(project, version)`. Core NATS: a change announced
+    /// while nobody listened is not replayed, so a listener also re-checks what it caches.
+    pub async fn catalog_changes(&self) -> Result<CatalogChanges, BusError> {
+        let prefix = format!("{}.catalog.", self.names.subject_prefix);
+        let subscription = self
+            .client
+            .subscribe(self.names.catalog_subject("*"))
+            .await
+            .map_err(|e| self.connect_error(e.to_string()))?;
+        Ok(Box::pin(subscription.filter_map(move |message| {
+            let project = message
+                .subject
+                .strip_prefix(prefix.as_str())
+                .map(str::to_owned);
+            let version = std::str::from_utf8(&message.payload)
+                .ok()
+                .and_then(|v| v.parse::<u64>().ok());
+            futures::future::ready(project.zip(version))
+        })))
     }
 
     fn connect_error(&self, message: String) -> BusError {

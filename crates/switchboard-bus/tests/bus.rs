@@ -341,3 +341,28 @@ async fn connection_endings_signal_one_request_or_any_of_the_project() {
     );
     bus.delete_streams().await;
 }
+
+#[tokio::test]
+async fn catalog_changes_reach_every_listener_with_project_and_version() {
+    let mine = bus(10).await;
+    let mut first = mine.catalog_changes().await.unwrap();
+    let mut second = mine.catalog_changes().await.unwrap();
+    mine.announce_catalog_change("prj_a", 3).await.unwrap();
+    mine.announce_catalog_change("prj_b", 1).await.unwrap();
+    for listener in [&mut first, &mut second] {
+        let a = tokio::time::timeout(WAIT, listener.next()).await.unwrap();
+        let b = tokio::time::timeout(WAIT, listener.next()).await.unwrap();
+        assert_eq!(a, Some(("prj_a".to_owned(), 3)));
+        assert_eq!(b, Some(("prj_b".to_owned(), 1)));
+    }
+    // Another prefix's changes are not ours.
+    let other = bus(10).await;
+    other.announce_catalog_change("prj_a", 9).await.unwrap();
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), first.next())
+            .await
+            .is_err()
+    );
+    mine.delete_streams().await;
+    other.delete_streams().await;
+}

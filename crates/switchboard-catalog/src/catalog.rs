@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use switchboard_proto::v1;
 
-use crate::search::SearchIndex;
+use crate::search::{Hit, SearchIndex};
 use crate::spec::{AuthScheme, OAuth2Spec, ToolSpec, ToolkitSpec};
 use crate::trigger_type::TriggerType;
 
@@ -164,13 +164,18 @@ impl Tool {
     }
 }
 
-/// The whole catalog.
+/// The whole catalog: the built-in toolkits, or one project's view of them, which lays the
+/// project's own (custom) toolkits over the built-in catalog ([`Catalog::layered`]). Every
+/// lookup of a layered catalog looks at the project's toolkits first, then at the base; their
+/// slugs never overlap (checked when the layer is built).
 #[derive(Debug, Default)]
 pub struct Catalog {
     toolkits: BTreeMap<String, Arc<Toolkit>>,
     tools: HashMap<String, Arc<Tool>>,
     trigger_types: BTreeMap<String, Arc<TriggerType>>,
     search: SearchIndex,
+    /// The catalog this one is laid over (None: this is the built-in catalog).
+    pub(crate) base: Option<Arc<Catalog>>,
 }
 
 impl Catalog {
@@ -193,36 +198,89 @@ impl Catalog {
         catalog
     }
 
-    /// Toolkits sorted by slug.
+    /// Toolkits sorted by slug (a project's own with the base's).
     pub fn toolkits(&self) -> impl Iterator<Item = &Arc<Toolkit>> {
-        self.toolkits.values()
+        let mut all: Vec<&Arc<Toolkit>> = self.toolkits.values().collect();
+        if let Some(base) = &self.base {
+            all.extend(base.toolkits());
+            all.sort_by(|a, b| a.slug.cmp(&b.slug));
+        }
+        all.into_iter()
     }
 
     pub fn toolkit(&self, slug: &str) -> Option<&Arc<Toolkit>> {
-        self.toolkits.get(slug)
+        self.toolkits
+            .get(slug)
+            .or_else(|| self.base.as_ref()?.toolkit(slug))
     }
 
     pub fn tool(&self, slug: &str) -> Option<&Arc<Tool>> {
-        self.tools.get(slug)
+        self.tools
+            .get(slug)
+            .or_else(|| self.base.as_ref()?.tool(slug))
     }
 
     /// A trigger type by slug, e.g. `GITHUB_ISSUE_OPENED`.
     pub fn trigger_type(&self, slug: &str) -> Option<&Arc<TriggerType>> {
-        self.trigger_types.get(slug)
+        self.trigger_types
+            .get(slug)
+            .or_else(|| self.base.as_ref()?.trigger_type(slug))
     }
 
     /// Every trigger type of the catalog, sorted by slug.
     pub fn trigger_types(&self) -> impl Iterator<Item = &Arc<TriggerType>> {
-        self.trigger_types.values()
+        let mut all: Vec<&Arc<TriggerType>> = self.trigger_types.values().collect();
+        if let Some(base) = &self.base {
+            all.extend(base.trigger_types());
+            all.sort_by(|a, b| a.slug.cmp(&b.slug));
+        }
+        all.into_iter()
     }
 
     /// Number of tools in the whole catalog.
     pub fn tool_count(&self) -> usize {
-        self.tools.len()
+        self.tools.len() + self.base.as_ref().map_or(0, |b| b.tool_count())
     }
 
-    /// The search index over every tool, built at load.
+    /// The search index over this layer's tools, built at load (a layered catalog's base has
+    /// its own: search both with [`Catalog::search`]).
     pub fn search_index(&self) -> &SearchIndex {
         &self.search
+    }
+
+    /// The `limit` best tools for `query` among those `allowed`, over every layer: each
+    /// layer's index ranks its own tools, and the hits are merged by score.
+    pub fn search(&self, query: &str, allowed: impl Fn(&Tool) -> bool, limit: usize) -> Vec<Hit> {
+        self.search_layers(query, &allowed, limit)
+    }
+
+    fn search_layers(
+        &self,
+        query: &str,
+        allowed: &dyn Fn(&Tool) -> bool,
+        limit: usize,
+    ) -> Vec<Hit> {
+        let mut hits = self.search.search(query, allowed, limit);
+        if let Some(base) = &self.base {
+            hits.extend(base.search_layers(query, allowed, limit));
+            hits.sort_by(|a, b| {
+                b.score
+                    .total_cmp(&a.score)
+                    .then_with(|| a.tool.slug.cmp(&b.tool.slug))
+            });
+            hits.truncate(limit);
+        }
+        hits
+    }
+
+    /// Whether `slug` is one of this layer's own toolkits (a project's custom toolkit when the
+    /// catalog is layered).
+    pub fn is_own_toolkit(&self, slug: &str) -> bool {
+        self.base.is_some() && self.toolkits.contains_key(slug)
+    }
+
+    /// The catalog under this layer, if it is one.
+    pub fn base(&self) -> Option<&Arc<Catalog>> {
+        self.base.as_ref()
     }
 }

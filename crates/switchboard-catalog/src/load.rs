@@ -119,6 +119,63 @@ impl Catalog {
     }
 }
 
+impl Catalog {
+    /// A project's view: `custom` (the project's own toolkits) laid over `base`. A custom
+    /// toolkit follows every rule of a toolkit file, and more: its slug and its tools' slugs
+    /// must not name anything of the base (it cannot shadow a built-in toolkit or tool), and
+    /// it makes plain HTTP calls only (no native handlers, no trigger types).
+    pub fn layered(base: Arc<Catalog>, custom: Vec<ToolkitSpec>) -> Result<Catalog, CatalogError> {
+        let mut seen_slugs = SeenSlugs::default();
+        let mut toolkits = Vec::with_capacity(custom.len());
+        let mut seen_toolkits: HashSet<String> = HashSet::new();
+        for spec in custom {
+            let file = PathBuf::from(format!("{}.yaml", spec.slug));
+            let problem = |problem: String| CatalogError::Toolkit {
+                file: file.clone(),
+                problem,
+            };
+            if base.toolkit(&spec.slug).is_some() {
+                return Err(problem(format!(
+                    "toolkit slug {:?} is a built-in toolkit's",
+                    spec.slug
+                )));
+            }
+            if !spec.triggers.is_empty() {
+                return Err(problem("a custom toolkit cannot declare triggers".into()));
+            }
+            for tool in &spec.tools {
+                if base.tool(&tool.slug).is_some() || base.trigger_type(&tool.slug).is_some() {
+                    return Err(CatalogError::Tool {
+                        file: file.clone(),
+                        tool: tool.slug.clone(),
+                        problem: "slug is a built-in tool's".into(),
+                    });
+                }
+                if tool.native.is_some() {
+                    return Err(CatalogError::Tool {
+                        file: file.clone(),
+                        tool: tool.slug.clone(),
+                        problem:
+                            "a custom tool makes an HTTP call; native handlers are built-in only"
+                                .into(),
+                    });
+                }
+            }
+            let toolkit = build_toolkit(&file, spec, &LoadOptions::default(), &mut seen_slugs)?;
+            if !seen_toolkits.insert(toolkit.slug.clone()) {
+                return Err(problem(format!(
+                    "toolkit slug {:?} is declared twice",
+                    toolkit.slug
+                )));
+            }
+            toolkits.push(toolkit);
+        }
+        let mut layer = Catalog::from_toolkits(toolkits);
+        layer.base = Some(base);
+        Ok(layer)
+    }
+}
+
 /// A YAML error; one inside a tool (`tools[3]: unknown field …`) names that tool by its slug,
 /// one inside a trigger (`triggers[0].poll: …`) that trigger and the field path.
 fn parse_error(file: &Path, text: &str, err: &serde_yaml_ng::Error) -> CatalogError {

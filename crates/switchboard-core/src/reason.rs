@@ -161,6 +161,10 @@ pub const OAUTH_CLIENT_MISSING: &str = "OAUTH_CLIENT_MISSING";
 pub const AUTH_CONFIG_IN_USE: &str = "AUTH_CONFIG_IN_USE";
 /// The idempotency key was used with other arguments (ALREADY_EXISTS).
 pub const IDEMPOTENCY_KEY_REUSED: &str = "IDEMPOTENCY_KEY_REUSED";
+/// The project already has a custom toolkit with this slug (ALREADY_EXISTS).
+pub const TOOLKIT_EXISTS: &str = "TOOLKIT_EXISTS";
+/// The project has as many custom toolkits as it may (RESOURCE_EXHAUSTED).
+pub const TOOLKIT_LIMIT_REACHED: &str = "TOOLKIT_LIMIT_REACHED";
 /// The user already has an account of the toolkit with this alias (ALREADY_EXISTS).
 pub const ALIAS_TAKEN: &str = "ALIAS_TAKEN";
 /// A durable subscription exists with other filters (FAILED_PRECONDITION).

@@ -11,6 +11,7 @@
 //!    (or a test) cancels `shutdown`, then drains within the grace period ([`shutdown::drain`]).
 
 pub mod args;
+pub mod catalogs;
 pub mod shutdown;
 #[cfg(feature = "test-support")]
 pub mod testing;
@@ -60,6 +61,8 @@ pub struct Platform {
     pub sealer: Sealer,
     /// The time expiry is decided by: the wall clock, or a test's adjustable one.
     pub clock: switchboard_core::time::Clock,
+    /// Each project's view of the catalog (its custom toolkits over `catalog`).
+    pub catalogs: Arc<catalogs::Catalogs>,
 }
 
 impl Platform {
@@ -80,8 +83,10 @@ impl Platform {
             bus.ensure_streams(config.executions.max_queued_jobs, config.nats.replicas)
         })
         .await?;
+        let catalogs = Arc::new(catalogs::Catalogs::new(Arc::clone(&catalog), store.clone()));
         Ok(Platform {
             config: Arc::new(config),
+            catalogs,
             catalog,
             store,
             bus,

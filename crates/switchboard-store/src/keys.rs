@@ -29,6 +29,16 @@ impl Keys {
         format!("{}:{{{project}}}:project", self.prefix)
     }
 
+    /// Hash: custom toolkit slug → its stored record (the project's own toolkits).
+    pub(crate) fn custom_toolkits(&self, project: &str) -> String {
+        format!("{}:{{{project}}}:ctk", self.prefix)
+    }
+
+    /// Counter: bumped on every change of the project's custom toolkits.
+    pub(crate) fn custom_toolkits_version(&self, project: &str) -> String {
+        format!("{}:{{{project}}}:ctkv", self.prefix)
+    }
+
     /// Hash: key id → encoded `ApiKey`.
     pub(crate) fn api_keys(&self, project: &str) -> String {
         format!("{}:{{{project}}}:apikeys", self.prefix)

@@ -8,6 +8,7 @@
 //! the convention and how the scripts are tested against a real Redis).
 
 mod connections;
+mod custom_toolkits;
 mod executions;
 mod keys;
 mod links;
@@ -24,6 +25,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use switchboard_core::Error;
 
 pub use connections::{account_not_found, AccountFilter, StoredAccount};
+pub use custom_toolkits::CustomToolkits;
 pub use executions::{is_terminal, Claim, Created, JobRecord, NewExecution};
 pub use links::{Finish, LinkRecord};
 pub use projects::{ApiKeySecret, Authenticated};

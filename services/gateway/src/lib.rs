@@ -84,6 +84,9 @@ pub async fn run(
         .await
         .map_err(|e| GatewayError::Serve(format!("failed to subscribe to worker replies: {e}")))?;
     let oauth = platform.oauth(format!("{public_url}/oauth/callback"))?;
+    tokio::spawn(
+        std::sync::Arc::clone(&platform.catalogs).listen(platform.bus.clone(), shutdown.clone()),
+    );
     let state = AppState::new(&platform, results, public_url, oauth, shutdown.clone());
     serve(state, listeners, grpc_tls, shutdown).await
 }

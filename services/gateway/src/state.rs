@@ -17,7 +17,10 @@ pub struct AppState {
 
 pub struct Inner {
     pub config: Arc<Config>,
+    /// The built-in catalog (trigger types; a project's view is `catalogs`).
     pub catalog: Arc<Catalog>,
+    /// Each project's view of the catalog: its custom toolkits over the built-in ones.
+    pub catalogs: Arc<switchboard_platform::catalogs::Catalogs>,
     /// The meta tools under the configured prefix, built once.
     pub meta: MetaTools,
     pub store: Store,
@@ -54,6 +57,7 @@ impl AppState {
                 meta: MetaTools::new(&platform.config.sessions.meta_tool_prefix),
                 config: Arc::clone(&platform.config),
                 catalog: Arc::clone(&platform.catalog),
+                catalogs: Arc::clone(&platform.catalogs),
                 store: platform.store.clone(),
                 bus: platform.bus.clone(),
                 sealer: platform.sealer.clone(),

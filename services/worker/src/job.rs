@@ -122,10 +122,16 @@ async fn run(
             return Ok(Done::Leave);
         }
         Claim::Abandoned(record) => {
+            // Unknown (the project's catalog unreadable now) counts as not idempotent.
             let idempotent = context
-                .catalog
-                .tool(&record.execution.tool_slug)
-                .is_some_and(|t| t.is_idempotent());
+                .catalogs
+                .for_project(&job.project_id)
+                .await
+                .is_ok_and(|catalog| {
+                    catalog
+                        .tool(&record.execution.tool_slug)
+                        .is_some_and(|t| t.is_idempotent())
+                });
             if !idempotent {
                 let ended = failed(
                     &record.execution,
@@ -208,9 +214,21 @@ async fn execute(
             0,
         );
     }
+    let catalog = match context.catalogs.for_project(project).await {
+        Ok(catalog) => catalog,
+        Err(e) => {
+            return failed(
+                execution,
+                ExecutionStatus::Failed,
+                reason::INTERNAL,
+                format!("the project's catalog could not be read: {e}"),
+                0,
+            )
+        }
+    };
     let (Some(tool), Some(toolkit)) = (
-        context.catalog.tool(&execution.tool_slug),
-        context.catalog.toolkit(&execution.toolkit),
+        catalog.tool(&execution.tool_slug),
+        catalog.toolkit(&execution.toolkit),
     ) else {
         return failed(
             execution,

@@ -13,7 +13,6 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use switchboard_bus::{Bus, BusError};
-use switchboard_catalog::Catalog;
 use switchboard_config::Config;
 use switchboard_crypto::Sealer;
 use switchboard_platform::Platform;
@@ -44,7 +43,8 @@ pub enum WorkerError {
 /// What every job handler shares.
 pub(crate) struct Context {
     pub config: Arc<Config>,
-    pub catalog: Arc<Catalog>,
+    /// Each project's view of the catalog (its custom toolkits over the built-in ones).
+    pub catalogs: Arc<switchboard_platform::catalogs::Catalogs>,
     pub store: Store,
     pub bus: Bus,
     pub sealer: Sealer,
@@ -118,7 +118,7 @@ pub async fn run(
     let oauth = platform.oauth(callback)?;
     let context = Arc::new(Context {
         config,
-        catalog: Arc::clone(&platform.catalog),
+        catalogs: Arc::clone(&platform.catalogs),
         store: platform.store.clone(),
         bus,
         sealer: platform.sealer.clone(),
@@ -126,6 +126,7 @@ pub async fn run(
         oauth,
         worker_id: ulid::Ulid::new().to_string().to_lowercase(),
     });
+    tokio::spawn(Arc::clone(&platform.catalogs).listen(platform.bus.clone(), shutdown.clone()));
     // Metrics and the backlog refresher stop with the worker, however it stops.
     let metrics_stop = shutdown.child_token();
     if let Some(listener) = listeners.metrics {

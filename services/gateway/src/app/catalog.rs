@@ -12,13 +12,15 @@ use crate::state::AppState;
 
 pub async fn list_toolkits(
     state: &AppState,
+    project: &str,
     req: ListToolkitsRequest,
 ) -> Result<ListToolkitsResponse, Error> {
+    let catalog = state.catalogs.for_project(project).await?;
     let size = page_size(req.page_size, "page_size")?;
     let after = decode_token(&req.page_token, "page_token")?;
     let needle = req.search.trim().to_lowercase();
     let (page, next) = page_by_key(
-        state.catalog.toolkits().filter(|t| t.matches(&needle)),
+        catalog.toolkits().filter(|t| t.matches(&needle)),
         |t| t.slug.clone(),
         after.as_deref(),
         size,
@@ -31,10 +33,12 @@ pub async fn list_toolkits(
 
 pub async fn get_toolkit(
     state: &AppState,
+    project: &str,
     request: GetToolkitRequest,
 ) -> Result<GetToolkitResponse, Error> {
+    let catalog = state.catalogs.for_project(project).await?;
     let slug = required(&request.slug, "slug")?;
-    let toolkit = state.catalog.toolkit(slug).ok_or_else(|| {
+    let toolkit = catalog.toolkit(slug).ok_or_else(|| {
         Error::not_found(
             switchboard_core::reason::TOOLKIT_NOT_FOUND,
             format!("toolkit {slug:?} not found"),
@@ -47,12 +51,14 @@ pub async fn get_toolkit(
 
 pub async fn list_tools(
     state: &AppState,
+    project: &str,
     req: ListToolsRequest,
 ) -> Result<ListToolsResponse, Error> {
+    let catalog = state.catalogs.for_project(project).await?;
     let size = page_size(req.page_size, "page_size")?;
     let after = decode_token(&req.page_token, "page_token")?;
     for (i, slug) in req.toolkits.iter().enumerate() {
-        if state.catalog.toolkit(slug).is_none() {
+        if catalog.toolkit(slug).is_none() {
             return Err(Error::invalid(
                 switchboard_core::reason::UNKNOWN_TOOLKIT,
                 format!("toolkits[{i}]"),
@@ -61,8 +67,7 @@ pub async fn list_tools(
         }
     }
     let needle = req.search.trim().to_lowercase();
-    let tools = state
-        .catalog
+    let tools = catalog
         .toolkits()
         .filter(|tk| req.toolkits.is_empty() || req.toolkits.contains(&tk.slug))
         .flat_map(|tk| tk.tools.iter())
@@ -82,11 +87,13 @@ pub async fn list_tools(
 
 pub async fn list_trigger_types(
     state: &AppState,
+    project: &str,
     request: switchboard_proto::v1::ListTriggerTypesRequest,
 ) -> Result<switchboard_proto::v1::ListTriggerTypesResponse, Error> {
+    let catalog = state.catalogs.for_project(project).await?;
     let wanted = &request.toolkits;
     for (i, slug) in wanted.iter().enumerate() {
-        if state.catalog.toolkit(slug).is_none() {
+        if catalog.toolkit(slug).is_none() {
             return Err(Error::invalid(
                 switchboard_core::reason::UNKNOWN_TOOLKIT,
                 format!("toolkits[{i}]"),
@@ -94,8 +101,7 @@ pub async fn list_trigger_types(
             ));
         }
     }
-    let trigger_types = state
-        .catalog
+    let trigger_types = catalog
         .trigger_types()
         .filter(|t| wanted.is_empty() || wanted.contains(&t.toolkit))
         .map(|t| trigger_type_proto(t))
@@ -105,10 +111,12 @@ pub async fn list_trigger_types(
 
 pub async fn get_trigger_type(
     state: &AppState,
+    project: &str,
     request: switchboard_proto::v1::GetTriggerTypeRequest,
 ) -> Result<switchboard_proto::v1::GetTriggerTypeResponse, Error> {
+    let catalog = state.catalogs.for_project(project).await?;
     let slug = required(&request.slug, "slug")?;
-    let found = state.catalog.trigger_type(slug).ok_or_else(|| {
+    let found = catalog.trigger_type(slug).ok_or_else(|| {
         Error::not_found(
             switchboard_core::reason::TRIGGER_TYPE_NOT_FOUND,
             format!("trigger type {slug:?} not found"),
@@ -119,9 +127,14 @@ pub async fn get_trigger_type(
     })
 }
 
-pub async fn get_tool(state: &AppState, request: GetToolRequest) -> Result<GetToolResponse, Error> {
+pub async fn get_tool(
+    state: &AppState,
+    project: &str,
+    request: GetToolRequest,
+) -> Result<GetToolResponse, Error> {
+    let catalog = state.catalogs.for_project(project).await?;
     let slug = required(&request.slug, "slug")?;
-    let tool = state.catalog.tool(slug).ok_or_else(|| {
+    let tool = catalog.tool(slug).ok_or_else(|| {
         Error::not_found(
             switchboard_core::reason::TOOL_NOT_FOUND,
             format!("tool {slug:?} not found"),

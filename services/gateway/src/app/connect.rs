@@ -254,7 +254,8 @@ pub async fn authorize(
     let session_id = required(&req.session_id, "session_id")?;
     let session = state.store.get_session(project, session_id).await?;
     let slug = required(&req.toolkit, "toolkit")?;
-    let toolkit = state.catalog.toolkit(slug).ok_or_else(|| {
+    let catalog = state.catalogs.for_project(project).await?;
+    let toolkit = catalog.toolkit(slug).ok_or_else(|| {
         Error::invalid(
             switchboard_core::reason::UNKNOWN_TOOLKIT,
             "toolkit",
@@ -262,7 +263,7 @@ pub async fn authorize(
         )
     })?;
     let config = session.config.clone().unwrap_or_default();
-    if !Scope::new(&config, &state.catalog).toolkit_enabled(slug) {
+    if !Scope::new(&config, &catalog).toolkit_enabled(slug) {
         return Err(Error::PermissionDenied {
             reason: switchboard_core::reason::TOOLKIT_NOT_IN_SESSION,
             message: format!("toolkit {slug} is not enabled in this session"),

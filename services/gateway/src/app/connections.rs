@@ -33,13 +33,15 @@ use crate::state::AppState;
 /// Why an account is DISABLED after DisableConnectedAccount.
 const DISABLED_BY_API: &str = "disabled by the API";
 
-/// The catalog's toolkit `slug` (`field` names it in the error).
-fn known_toolkit<'s>(
-    state: &'s AppState,
+/// The toolkit `slug` of the project's catalog (`field` names it in the error).
+async fn known_toolkit(
+    state: &AppState,
+    project: &str,
     slug: &str,
     field: &str,
-) -> Result<&'s Arc<Toolkit>, Error> {
-    state.catalog.toolkit(slug).ok_or_else(|| {
+) -> Result<Arc<Toolkit>, Error> {
+    let catalog = state.catalogs.for_project(project).await?;
+    catalog.toolkit(slug).cloned().ok_or_else(|| {
         Error::invalid(
             switchboard_core::reason::UNKNOWN_TOOLKIT,
             field,
@@ -116,8 +118,8 @@ pub async fn create_auth_config(
     req: CreateAuthConfigRequest,
 ) -> Result<CreateAuthConfigResponse, Error> {
     let slug = required(&req.toolkit, "toolkit")?;
-    let toolkit = known_toolkit(state, slug, "toolkit")?;
-    let scheme = input::auth_config_scheme(toolkit, req.scheme.trim())?;
+    let toolkit = known_toolkit(state, project, slug, "toolkit").await?;
+    let scheme = input::auth_config_scheme(&toolkit, req.scheme.trim())?;
     let name = req.name.trim();
     check_name(name, "name", true)?;
     let created = now();
@@ -213,7 +215,7 @@ pub async fn list_auth_configs(
     let after = decode_token(&req.page_token, "page_token")?;
     let toolkit = (!req.toolkit.is_empty()).then_some(req.toolkit.as_str());
     if let Some(t) = toolkit {
-        known_toolkit(state, t, "toolkit")?;
+        known_toolkit(state, project, t, "toolkit").await?;
     }
     let (auth_configs, more) = state
         .store
@@ -388,7 +390,7 @@ pub async fn list_connected_accounts(
         validate_user_id(&req.user_id, "user_id")?;
     }
     if non_empty(&req.toolkit) {
-        known_toolkit(state, &req.toolkit, "toolkit")?;
+        known_toolkit(state, project, &req.toolkit, "toolkit").await?;
     }
     input::check_status(&req.status)?;
     let filter = AccountFilter {

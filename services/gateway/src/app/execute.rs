@@ -341,7 +341,8 @@ async fn prepare(
         }
     };
     let session = &read.session;
-    let tool = state.catalog.tool(&req.tool_slug).ok_or_else(|| {
+    let catalog = state.catalogs.for_project(&read.project).await?;
+    let tool = catalog.tool(&req.tool_slug).ok_or_else(|| {
         Error::invalid(
             switchboard_core::reason::UNKNOWN_TOOL,
             "tool_slug",
@@ -350,7 +351,7 @@ async fn prepare(
     })?;
     let default_config = SessionConfig::default();
     let config = session.config.as_ref().unwrap_or(&default_config);
-    if !Scope::new(config, &state.catalog).tool_allowed(tool) {
+    if !Scope::new(config, &catalog).tool_allowed(tool) {
         count("scope");
         return Err(Error::PermissionDenied {
             reason: switchboard_core::reason::TOOL_NOT_IN_SESSION,
@@ -364,8 +365,7 @@ async fn prepare(
     let args = read_arguments(state, req).inspect_err(rejected)?;
     arguments::validate(&tool.input_validator, &args).inspect_err(rejected)?;
 
-    let toolkit = state
-        .catalog
+    let toolkit = catalog
         .toolkit(&tool.toolkit)
         .ok_or_else(|| Error::Internal(format!("tool {} has no toolkit", tool.slug)))?;
     let account = if toolkit.is_no_auth() {

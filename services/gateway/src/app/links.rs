@@ -205,8 +205,8 @@ pub async fn open(state: &AppState, token: &str) -> Result<Opened, Refusal> {
         let csrf = random_token(32);
         record.state_hash = digest(&csrf);
         bind_state(state, &project, &record, &previous, ttl).await?;
-        let toolkit_name = state
-            .catalog
+        let catalog = state.catalogs.for_project(&project).await?;
+        let toolkit_name = catalog
             .toolkit(&record.toolkit)
             .map_or(record.toolkit.clone(), |t| t.spec.name.clone());
         Ok(Opened::SecretForm {

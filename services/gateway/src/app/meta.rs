@@ -20,11 +20,13 @@ use switchboard_proto::v1::Session;
 
 use crate::state::AppState;
 
-/// Who is calling: a session of a project, already authenticated by the transport.
+/// Who is calling: a session of a project, already authenticated by the transport, with the
+/// project's view of the catalog.
 #[derive(Clone, Debug)]
 pub struct Caller {
     pub project: String,
     pub session: Session,
+    pub catalog: std::sync::Arc<switchboard_catalog::Catalog>,
 }
 
 /// Most queries one SEARCH_TOOLS call takes.
@@ -53,7 +55,7 @@ type MetaResult = Result<Value, String>;
 /// Dispatches a `tools/call`.
 pub async fn call(state: &AppState, caller: &Caller, name: &str, arguments: Value) -> Outcome {
     let config = caller.session.config.clone().unwrap_or_default();
-    let scope = Scope::new(&config, &state.catalog);
+    let scope = Scope::new(&config, &caller.catalog);
     let offered = scope.meta_tools(&state.meta).any(|t| t.slug == name);
     let prefix = &state.config.sessions.meta_tool_prefix;
     if offered && !scope.is_direct() {
@@ -136,13 +138,10 @@ fn schema_of(tool: &switchboard_proto::v1::Tool) -> Value {
 fn connection_status(
     config: &SessionConfig,
     accounts_: &[ConnectedAccount],
-    state: &AppState,
+    catalog: &switchboard_catalog::Catalog,
     toolkit: &str,
 ) -> Value {
-    let no_auth = state
-        .catalog
-        .toolkit(toolkit)
-        .is_some_and(|t| t.is_no_auth());
+    let no_auth = catalog.toolkit(toolkit).is_some_and(|t| t.is_no_auth());
     let active: Vec<Value> = accounts::candidates(config, accounts_, toolkit)
         .into_iter()
         .filter(|a| a.status == ACTIVE)
@@ -169,7 +168,7 @@ async fn search_tools(
     if queries.is_empty() || queries.len() > MAX_QUERIES {
         return Err(format!("give 1 to {MAX_QUERIES} queries"));
     }
-    let scope = Scope::new(config, &state.catalog);
+    let scope = Scope::new(config, &caller.catalog);
     let (workflow_id, mut memory) = workflow(state, caller, arguments).await;
     let mut results = Vec::new();
     let mut schemas = serde_json::Map::new();
@@ -185,9 +184,8 @@ async fn search_tools(
             .and_then(Value::as_str)
             .unwrap_or("");
         let text = format!("{use_case} {known}");
-        let hits = state
+        let hits = caller
             .catalog
-            .search_index()
             .search(&text, |t| scope.tool_allowed(t), HITS);
         let slugs: Vec<String> = hits.iter().map(|h| h.tool.slug.clone()).collect();
         let mut hit_toolkits = Vec::new();
@@ -212,7 +210,7 @@ async fn search_tools(
         .map_err(|e| e.to_string())?;
     let statuses: Vec<Value> = toolkits
         .iter()
-        .map(|t| connection_status(config, &user_accounts, state, t))
+        .map(|t| connection_status(config, &user_accounts, &caller.catalog, t))
         .collect();
     let prefix = &state.config.sessions.meta_tool_prefix;
     let mut guidance = Vec::new();
@@ -271,11 +269,11 @@ async fn get_tool_schemas(
             return Err("tool_slugs must name at least one tool".into());
         }
     }
-    let scope = Scope::new(config, &state.catalog);
+    let scope = Scope::new(config, &caller.catalog);
     let mut schemas = serde_json::Map::new();
     let mut not_found = Vec::new();
     for slug in slugs {
-        match state.catalog.tool(&slug).filter(|t| scope.tool_allowed(t)) {
+        match caller.catalog.tool(&slug).filter(|t| scope.tool_allowed(t)) {
             Some(tool) => {
                 schemas.insert(slug, schema_of(&tool.proto));
             }
@@ -305,7 +303,7 @@ async fn manage_connections(
         .as_ref()
         .and_then(|m| m.enable_connection_removal)
         .unwrap_or(true);
-    let scope = Scope::new(config, &state.catalog);
+    let scope = Scope::new(config, &caller.catalog);
     let project = &caller.project;
     let mut removed = Vec::new();
     if !remove.is_empty() {
@@ -343,12 +341,12 @@ async fn manage_connections(
     let mut results = serde_json::Map::new();
     let (mut active, mut initiated, mut failed) = (0, 0, 0);
     for toolkit in toolkits {
-        if state.catalog.toolkit(&toolkit).is_none() || !scope.toolkit_enabled(&toolkit) {
+        if caller.catalog.toolkit(&toolkit).is_none() || !scope.toolkit_enabled(&toolkit) {
             failed += 1;
             results.insert(toolkit.clone(), json!({"status": "ERROR", "error": format!("{toolkit} is not a toolkit of this session")}));
             continue;
         }
-        let status = connection_status(config, &accounts_, state, &toolkit);
+        let status = connection_status(config, &accounts_, &caller.catalog, &toolkit);
         if status["has_active_connection"] == Value::Bool(true) && !reinitiate {
             active += 1;
             results.insert(toolkit, status);
@@ -427,7 +425,7 @@ async fn wait_for_connections(
             .map(|t| {
                 (
                     t.clone(),
-                    connection_status(config, &accounts_, state, t)["status"].clone(),
+                    connection_status(config, &accounts_, &caller.catalog, t)["status"].clone(),
                 )
             })
             .collect();

@@ -59,6 +59,7 @@ pub async fn search_tools(
     project: &str,
     req: switchboard_proto::v1::SearchToolsRequest,
 ) -> Result<switchboard_proto::v1::SearchToolsResponse, Error> {
+    let catalog = state.catalogs.for_project(project).await?;
     let session = load(state, project, &req.session_id).await?;
     if req.queries.is_empty() || req.queries.len() > 7 {
         return Err(Error::invalid(
@@ -88,20 +89,17 @@ pub async fn search_tools(
         }
     }
     let config = session.config.unwrap_or_default();
-    let scope = Scope::new(&config, &state.catalog);
+    let scope = Scope::new(&config, &catalog);
     let user_accounts = state.store.user_accounts(project, &session.user_id).await?;
     let results = req
         .queries
         .iter()
         .map(|query| {
-            let hits = state
-                .catalog
-                .search_index()
+            let hits = catalog
                 .search(query, |t| scope.tool_allowed(t), limit)
                 .into_iter()
                 .map(|hit| {
-                    let no_auth = state
-                        .catalog
+                    let no_auth = catalog
                         .toolkit(&hit.tool.toolkit)
                         .is_some_and(|t| t.is_no_auth());
                     switchboard_proto::v1::SearchHit {
@@ -131,15 +129,16 @@ pub async fn create_session(
     project: &str,
     req: CreateSessionRequest,
 ) -> Result<CreateSessionResponse, Error> {
+    let catalog = state.catalogs.for_project(project).await?;
     validate_user_id(&req.user_id, "user_id")?;
-    let (config, warnings) = normalize(&req.config.unwrap_or_default(), &state.catalog)?;
+    let (config, warnings) = normalize(&req.config.unwrap_or_default(), &catalog)?;
     let session = state
         .store
         .create_session(project, &req.user_id, config)
         .await?;
     tracing::debug!(project_id = %project, session_id = %session.id, "session created");
     Ok(CreateSessionResponse {
-        session: Some(view::session(state, project, session)),
+        session: Some(view::session(state, &catalog, project, session)),
         warnings,
     })
 }
@@ -149,9 +148,10 @@ pub async fn get_session(
     project: &str,
     request: GetSessionRequest,
 ) -> Result<GetSessionResponse, Error> {
+    let catalog = state.catalogs.for_project(project).await?;
     let session = load(state, project, &request.session_id).await?;
     Ok(GetSessionResponse {
-        session: Some(view::session(state, project, session)),
+        session: Some(view::session(state, &catalog, project, session)),
     })
 }
 
@@ -173,7 +173,7 @@ pub async fn update_session(
         }
     }
     let mut warnings = Vec::new();
-    let catalog = Arc::clone(&state.catalog);
+    let catalog = state.catalogs.for_project(project).await?;
     let session = state
         .store
         .update_session(
@@ -194,7 +194,7 @@ pub async fn update_session(
         .await?;
     state.sessions.forget(project, &session.id);
     Ok(UpdateSessionResponse {
-        session: Some(view::session(state, project, session)),
+        session: Some(view::session(state, &catalog, project, session)),
         warnings,
     })
 }
@@ -215,6 +215,7 @@ pub async fn list_sessions(
     project: &str,
     req: ListSessionsRequest,
 ) -> Result<ListSessionsResponse, Error> {
+    let catalog = state.catalogs.for_project(project).await?;
     let size = page_size(req.page_size, "page_size")?;
     let after = decode_token(&req.page_token, "page_token")?;
     let user = if req.user_id.is_empty() {
@@ -231,7 +232,7 @@ pub async fn list_sessions(
         sessions: page
             .sessions
             .into_iter()
-            .map(|s| view::session(state, project, s))
+            .map(|s| view::session(state, &catalog, project, s))
             .collect(),
         next_page_token: page
             .next_after
@@ -245,15 +246,15 @@ pub async fn list_session_toolkits(
     project: &str,
     req: ListSessionToolkitsRequest,
 ) -> Result<ListSessionToolkitsResponse, Error> {
+    let catalog = state.catalogs.for_project(project).await?;
     let session = load(state, project, &req.session_id).await?;
     let size = page_size(req.page_size, "page_size")?;
     let after = decode_token(&req.page_token, "page_token")?;
     let config = session.config.unwrap_or_default();
     let connections = Connections::load(state, project, &session.user_id, &config).await?;
-    let scope = Scope::new(&config, &state.catalog);
+    let scope = Scope::new(&config, &catalog);
     let needle = req.search.trim().to_lowercase();
-    let rows = state
-        .catalog
+    let rows = catalog
         .toolkits()
         .filter(|tk| req.include_disabled || scope.toolkit_enabled(&tk.slug))
         .filter(|tk| tk.matches(&needle))
@@ -274,11 +275,12 @@ pub async fn list_session_tools(
     project: &str,
     req: ListSessionToolsRequest,
 ) -> Result<ListSessionToolsResponse, Error> {
+    let catalog = state.catalogs.for_project(project).await?;
     let session = load(state, project, &req.session_id).await?;
     let size = page_size(req.page_size, "page_size")?;
     let after = decode_token(&req.page_token, "page_token")?;
     for (i, slug) in req.toolkits.iter().enumerate() {
-        if state.catalog.toolkit(slug).is_none() {
+        if catalog.toolkit(slug).is_none() {
             return Err(Error::invalid(
                 switchboard_core::reason::UNKNOWN_TOOLKIT,
                 format!("toolkits[{i}]"),
@@ -287,7 +289,7 @@ pub async fn list_session_tools(
         }
     }
     let config = session.config.unwrap_or_default();
-    let scope = Scope::new(&config, &state.catalog);
+    let scope = Scope::new(&config, &catalog);
     let requested = ToolView::try_from(req.view).map_err(|_| {
         Error::invalid(
             switchboard_core::reason::INVALID_VIEW,

@@ -1,6 +1,7 @@
 //! How stored sessions are shown: the MCP server block and the agent's tool names are derived
 //! on read, so they follow the current catalog and config.
 
+use switchboard_catalog::Catalog;
 use switchboard_core::scope::Scope;
 use switchboard_proto::v1::{McpServer, Session};
 
@@ -8,9 +9,14 @@ use crate::state::AppState;
 
 /// Fills a stored session's derived fields: its tools and its MCP server (URL and the bearer
 /// token that grants this session only).
-pub fn session(state: &AppState, project: &str, mut session: Session) -> Session {
+pub fn session(
+    state: &AppState,
+    catalog: &Catalog,
+    project: &str,
+    mut session: Session,
+) -> Session {
     let config = session.config.clone().unwrap_or_default();
-    session.tools = Scope::new(&config, &state.catalog).agent_tool_names(&state.meta);
+    session.tools = Scope::new(&config, catalog).agent_tool_names(&state.meta);
     session.mcp = Some(McpServer {
         r#type: "http".to_owned(),
         url: format!("{}/mcp/{}", state.public_url, session.id),

@@ -25,9 +25,9 @@ impl CatalogService for CatalogApi {
         &self,
         request: Request<ListToolkitsRequest>,
     ) -> Result<Response<ListToolkitsResponse>, Status> {
-        auth::project(&self.state, request.metadata()).await?;
+        let project = auth::project(&self.state, request.metadata()).await?;
         Ok(Response::new(
-            catalog::list_toolkits(&self.state, request.into_inner()).await?,
+            catalog::list_toolkits(&self.state, &project, request.into_inner()).await?,
         ))
     }
 
@@ -35,9 +35,9 @@ impl CatalogService for CatalogApi {
         &self,
         request: Request<GetToolkitRequest>,
     ) -> Result<Response<GetToolkitResponse>, Status> {
-        auth::project(&self.state, request.metadata()).await?;
+        let project = auth::project(&self.state, request.metadata()).await?;
         Ok(Response::new(
-            catalog::get_toolkit(&self.state, request.into_inner()).await?,
+            catalog::get_toolkit(&self.state, &project, request.into_inner()).await?,
         ))
     }
 
@@ -45,9 +45,9 @@ impl CatalogService for CatalogApi {
         &self,
         request: Request<ListToolsRequest>,
     ) -> Result<Response<ListToolsResponse>, Status> {
-        auth::project(&self.state, request.metadata()).await?;
+        let project = auth::project(&self.state, request.metadata()).await?;
         Ok(Response::new(
-            catalog::list_tools(&self.state, request.into_inner()).await?,
+            catalog::list_tools(&self.state, &project, request.into_inner()).await?,
         ))
     }
 
@@ -55,9 +55,9 @@ impl CatalogService for CatalogApi {
         &self,
         request: Request<switchboard_proto::v1::ListTriggerTypesRequest>,
     ) -> Result<Response<switchboard_proto::v1::ListTriggerTypesResponse>, Status> {
-        auth::project(&self.state, request.metadata()).await?;
+        let project = auth::project(&self.state, request.metadata()).await?;
         Ok(Response::new(
-            catalog::list_trigger_types(&self.state, request.into_inner()).await?,
+            catalog::list_trigger_types(&self.state, &project, request.into_inner()).await?,
         ))
     }
 
@@ -65,9 +65,9 @@ impl CatalogService for CatalogApi {
         &self,
         request: Request<switchboard_proto::v1::GetTriggerTypeRequest>,
     ) -> Result<Response<switchboard_proto::v1::GetTriggerTypeResponse>, Status> {
-        auth::project(&self.state, request.metadata()).await?;
+        let project = auth::project(&self.state, request.metadata()).await?;
         Ok(Response::new(
-            catalog::get_trigger_type(&self.state, request.into_inner()).await?,
+            catalog::get_trigger_type(&self.state, &project, request.into_inner()).await?,
         ))
     }
 
@@ -75,9 +75,9 @@ impl CatalogService for CatalogApi {
         &self,
         request: Request<GetToolRequest>,
     ) -> Result<Response<GetToolResponse>, Status> {
-        auth::project(&self.state, request.metadata()).await?;
+        let project = auth::project(&self.state, request.metadata()).await?;
         Ok(Response::new(
-            catalog::get_tool(&self.state, request.into_inner()).await?,
+            catalog::get_tool(&self.state, &project, request.into_inner()).await?,
         ))
     }
 }

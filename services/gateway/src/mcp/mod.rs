@@ -126,7 +126,18 @@ async fn authenticate(State(state): State<AppState>, mut request: Request, next:
             return (StatusCode::SERVICE_UNAVAILABLE, "try again").into_response();
         }
     };
-    request.extensions_mut().insert(Caller { project, session });
+    let catalog = match state.catalogs.for_project(&project).await {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!(error = %e, "MCP request could not load its project's catalog");
+            return (StatusCode::SERVICE_UNAVAILABLE, "try again").into_response();
+        }
+    };
+    request.extensions_mut().insert(Caller {
+        project,
+        session,
+        catalog,
+    });
     next.run(request).await
 }
 
@@ -187,7 +198,7 @@ impl ServerHandler for McpServer {
         let caller = caller(&context)?;
         switchboard_metrics::mcp_request("list_tools", "");
         let config = caller.session.config.clone().unwrap_or_default();
-        let scope = Scope::new(&config, &self.state.catalog);
+        let scope = Scope::new(&config, &caller.catalog);
         let tools: Vec<McpTool> = if scope.is_direct() {
             scope
                 .preloaded()
