@@ -70,6 +70,7 @@ impl Toolkit {
             is_no_auth: spec.auth.schemes.first() == Some(&AuthScheme::NoAuth),
             tool_count: u32::try_from(tools.len()).unwrap_or(u32::MAX),
             base_url: base_url.clone(),
+            is_custom: false,
         };
         let search_text = format!(
             "{} {} {} {}",

@@ -161,7 +161,8 @@ impl Catalog {
                     });
                 }
             }
-            let toolkit = build_toolkit(&file, spec, &LoadOptions::default(), &mut seen_slugs)?;
+            let mut toolkit = build_toolkit(&file, spec, &LoadOptions::default(), &mut seen_slugs)?;
+            toolkit.proto.is_custom = true;
             if !seen_toolkits.insert(toolkit.slug.clone()) {
                 return Err(problem(format!(
                     "toolkit slug {:?} is declared twice",

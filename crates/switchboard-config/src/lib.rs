@@ -301,6 +301,13 @@ pub struct CatalogConfig {
     pub dir: PathBuf,
     /// Base URL per toolkit slug, replacing the toolkit file's (e.g. a proxy or a stand-in).
     pub base_urls: BTreeMap<String, String>,
+    /// Most custom toolkits (CatalogService.CreateToolkit) one project may have.
+    pub custom_toolkits_per_project: usize,
+    /// Most tools one custom toolkit may have.
+    pub custom_toolkit_max_tools: usize,
+    /// Let custom toolkits call loopback, private and link-local addresses (and plain http):
+    /// only for a deployment whose projects call its own network, or for tests.
+    pub allow_private_base_urls: bool,
 }
 
 impl Default for CatalogConfig {
@@ -308,6 +315,9 @@ impl Default for CatalogConfig {
         CatalogConfig {
             dir: PathBuf::from("toolkits"),
             base_urls: BTreeMap::new(),
+            custom_toolkits_per_project: 20,
+            custom_toolkit_max_tools: 500,
+            allow_private_base_urls: false,
         }
     }
 }
@@ -822,6 +832,12 @@ impl Config {
         }
         for (slug, url) in &self.catalog.base_urls {
             check_http_url(&format!("catalog.base_urls.{slug}"), url)?;
+        }
+        if self.catalog.custom_toolkit_max_tools == 0 {
+            return Err(invalid(
+                "catalog.custom_toolkit_max_tools",
+                "must be at least 1",
+            ));
         }
         if !self.crypto.current_key.is_empty()
             && !self.crypto.keys.contains_key(&self.crypto.current_key)

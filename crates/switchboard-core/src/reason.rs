@@ -21,6 +21,14 @@ pub const INVALID_ID: &str = "INVALID_ID";
 pub const INVALID_NAME: &str = "INVALID_NAME";
 /// A URL that is not an absolute http(s) URL.
 pub const INVALID_URL: &str = "INVALID_URL";
+/// A toolkit slug that breaks the slug rule.
+pub const INVALID_SLUG: &str = "INVALID_SLUG";
+/// An API description that cannot be imported (the message names where in it).
+pub const INVALID_API_DESCRIPTION: &str = "INVALID_API_DESCRIPTION";
+/// A URL the platform would call that is not a public https address.
+pub const URL_NOT_ALLOWED: &str = "URL_NOT_ALLOWED";
+/// A value larger than its limit (the message names the limit).
+pub const TOO_LARGE: &str = "TOO_LARGE";
 /// A page token this API did not hand out.
 pub const INVALID_PAGE_TOKEN: &str = "INVALID_PAGE_TOKEN";
 /// Configuration the store or a trigger cannot use (a malformed trigger config, a Redis URL).

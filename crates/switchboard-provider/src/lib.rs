@@ -11,6 +11,7 @@
 //!   reads).
 
 mod call;
+pub mod egress;
 pub mod github;
 pub mod gmail;
 pub mod native;

@@ -150,9 +150,11 @@ async fn serve(
         .add_service(SessionServiceServer::new(grpc::session::SessionApi::new(
             state.clone(),
         )))
-        .add_service(CatalogServiceServer::new(grpc::catalog::CatalogApi::new(
-            state.clone(),
-        )))
+        // CreateToolkit carries an API description of up to 10 MiB.
+        .add_service(
+            CatalogServiceServer::new(grpc::catalog::CatalogApi::new(state.clone()))
+                .max_decoding_message_size(app::custom_toolkits::MAX_DESCRIPTION_BYTES + 64 * 1024),
+        )
         .add_service(ConnectionServiceServer::new(
             grpc::connection::ConnectionApi::new(state.clone()),
         ))

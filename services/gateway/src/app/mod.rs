@@ -9,6 +9,7 @@ pub mod admin;
 pub mod catalog;
 pub mod connect;
 pub mod connections;
+pub mod custom_toolkits;
 pub mod execute;
 pub mod links;
 pub mod meta;

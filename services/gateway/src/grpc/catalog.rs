@@ -5,7 +5,7 @@ use switchboard_proto::v1::catalog_service_server::CatalogService;
 use switchboard_proto::v1::*;
 use tonic::{Request, Response, Status};
 
-use crate::app::catalog;
+use crate::app::{catalog, custom_toolkits};
 use crate::grpc::auth;
 use crate::state::AppState;
 
@@ -21,6 +21,36 @@ impl CatalogApi {
 
 #[tonic::async_trait]
 impl CatalogService for CatalogApi {
+    async fn create_toolkit(
+        &self,
+        request: Request<CreateToolkitRequest>,
+    ) -> Result<Response<CreateToolkitResponse>, Status> {
+        let project = auth::project(&self.state, request.metadata()).await?;
+        Ok(Response::new(
+            custom_toolkits::create(&self.state, &project, request.into_inner()).await?,
+        ))
+    }
+
+    async fn update_toolkit(
+        &self,
+        request: Request<UpdateToolkitRequest>,
+    ) -> Result<Response<UpdateToolkitResponse>, Status> {
+        let project = auth::project(&self.state, request.metadata()).await?;
+        Ok(Response::new(
+            custom_toolkits::update(&self.state, &project, request.into_inner()).await?,
+        ))
+    }
+
+    async fn delete_toolkit(
+        &self,
+        request: Request<DeleteToolkitRequest>,
+    ) -> Result<Response<DeleteToolkitResponse>, Status> {
+        let project = auth::project(&self.state, request.metadata()).await?;
+        Ok(Response::new(
+            custom_toolkits::delete(&self.state, &project, request.into_inner()).await?,
+        ))
+    }
+
     async fn list_toolkits(
         &self,
         request: Request<ListToolkitsRequest>,
