@@ -308,6 +308,9 @@ pub struct CatalogConfig {
     /// Let custom toolkits call loopback, private and link-local addresses (and plain http):
     /// only for a deployment whose projects call its own network, or for tests.
     pub allow_private_base_urls: bool,
+    /// How old a replica's copy of a project's custom toolkits may get before it is checked
+    /// against the store even without a change announced on the bus (milliseconds).
+    pub custom_toolkits_recheck_ms: u64,
 }
 
 impl Default for CatalogConfig {
@@ -318,6 +321,7 @@ impl Default for CatalogConfig {
             custom_toolkits_per_project: 20,
             custom_toolkit_max_tools: 500,
             allow_private_base_urls: false,
+            custom_toolkits_recheck_ms: 2000,
         }
     }
 }

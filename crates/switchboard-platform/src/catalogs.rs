@@ -6,7 +6,7 @@
 //! when the bus announces a change of that project (`Bus::catalog_changes`), so a toolkit
 //! created through one gateway is usable through every replica within a round trip. As the
 //! announcement is not stored, a view is also re-checked against the stored version when it
-//! is older than [`RECHECK`]: one `GET`.
+//! is older than `catalog.custom_toolkits_recheck_ms`: one `GET`.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -20,10 +20,6 @@ use switchboard_catalog::Catalog;
 use switchboard_core::Error;
 use switchboard_store::Store;
 use tokio_util::sync::CancellationToken;
-
-/// How old a project's view may get before it is checked against the stored version even
-/// without an announcement.
-pub const RECHECK: Duration = Duration::from_secs(2);
 
 /// Most project views kept; past it, the oldest half is dropped.
 const MAX_VIEWS: usize = 10_000;
@@ -63,14 +59,18 @@ struct View {
 pub struct Catalogs {
     base: Arc<Catalog>,
     store: Store,
+    /// How old a view may get before it is checked against the stored version even without
+    /// an announcement.
+    recheck: Duration,
     views: Mutex<HashMap<String, View>>,
 }
 
 impl Catalogs {
-    pub fn new(base: Arc<Catalog>, store: Store) -> Catalogs {
+    pub fn new(base: Arc<Catalog>, store: Store, recheck: Duration) -> Catalogs {
         Catalogs {
             base,
             store,
+            recheck,
             views: Mutex::new(HashMap::new()),
         }
     }
@@ -89,7 +89,7 @@ impl Catalogs {
                 .map(|v| (v.version, Arc::clone(&v.catalog), v.checked.elapsed()))
         };
         if let Some((version, catalog, age)) = &cached {
-            if *age < RECHECK {
+            if *age < self.recheck {
                 return Ok(Arc::clone(catalog));
             }
             if self.store.custom_toolkits_version(project).await? == *version {

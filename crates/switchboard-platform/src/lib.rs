@@ -83,7 +83,11 @@ impl Platform {
             bus.ensure_streams(config.executions.max_queued_jobs, config.nats.replicas)
         })
         .await?;
-        let catalogs = Arc::new(catalogs::Catalogs::new(Arc::clone(&catalog), store.clone()));
+        let catalogs = Arc::new(catalogs::Catalogs::new(
+            Arc::clone(&catalog),
+            store.clone(),
+            Duration::from_millis(config.catalog.custom_toolkits_recheck_ms),
+        ));
         Ok(Platform {
             config: Arc::new(config),
             catalogs,

@@ -5,6 +5,7 @@
 mod admin;
 mod catalog_api;
 mod connections;
+mod custom_toolkits;
 mod execute;
 mod execute_checks;
 mod execute_fresh;
