@@ -103,6 +103,25 @@ impl Catalogs {
         Ok(catalog)
     }
 
+    /// The project's view, checked against the stored version first (one `GET`): for a
+    /// lookup that missed in a cached view, which may be the moment between a change and its
+    /// announcement reaching this replica.
+    pub async fn fresh_for_project(&self, project: &str) -> Result<Arc<Catalog>, Error> {
+        let cached = {
+            let views = self.views.lock().unwrap_or_else(PoisonError::into_inner);
+            views
+                .get(project)
+                .map(|v| (v.version, Arc::clone(&v.catalog)))
+        };
+        if let Some((version, catalog)) = cached {
+            if self.store.custom_toolkits_version(project).await? == version {
+                return Ok(catalog);
+            }
+            self.forget(project);
+        }
+        self.for_project(project).await
+    }
+
     /// Drops `project`'s view: the next request reads the store.
     pub fn forget(&self, project: &str) {
         self.views

@@ -226,6 +226,16 @@ async fn execute(
             )
         }
     };
+    // A project's own toolkit may have changed a moment ago: a miss is checked against the
+    // store before it counts.
+    let catalog = if catalog.tool(&execution.tool_slug).is_some() {
+        catalog
+    } else {
+        match context.catalogs.fresh_for_project(project).await {
+            Ok(fresh) => fresh,
+            Err(_) => catalog,
+        }
+    };
     let (Some(tool), Some(toolkit)) = (
         catalog.tool(&execution.tool_slug),
         catalog.toolkit(&execution.toolkit),
@@ -233,9 +243,9 @@ async fn execute(
         return failed(
             execution,
             ExecutionStatus::Failed,
-            reason::INTERNAL,
+            reason::UNKNOWN_TOOL,
             format!(
-                "tool {} is not in this worker's catalog",
+                "tool {} is no longer in the project's catalog (its toolkit was deleted or changed)",
                 execution.tool_slug
             ),
             0,

@@ -341,7 +341,11 @@ async fn prepare(
         }
     };
     let session = &read.session;
-    let catalog = state.catalogs.for_project(&read.project).await?;
+    let mut catalog = state.catalogs.for_project(&read.project).await?;
+    if catalog.tool(&req.tool_slug).is_none() {
+        // Perhaps a custom toolkit made a moment ago on another replica.
+        catalog = state.catalogs.fresh_for_project(&read.project).await?;
+    }
     let tool = catalog.tool(&req.tool_slug).ok_or_else(|| {
         Error::invalid(
             switchboard_core::reason::UNKNOWN_TOOL,
