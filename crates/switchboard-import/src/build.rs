@@ -26,6 +26,10 @@
 //!   its placement (`Authorization` gets the prefix `Bearer `), bearer → `BEARER_TOKEN`, basic
 //!   → `BASIC`, none → `NO_AUTH`; the overlay's `auth` fields replace these.
 //!
+//! With a curated toolkit ([`with_curated`]): the curated file's toolkit-level fields and tools
+//! win, and generated tools whose method and path template a curated tool already has are left
+//! out (reported as dropped, "covered by" the curated tool).
+//!
 //! An operation that cannot become a valid tool (a `GET` with a body, a schema the validator
 //! refuses) is skipped with its reason in the report; a toolkit without tools is an error.
 
@@ -190,6 +194,93 @@ pub fn toolkit(model: &ApiModel, overlay: &Overlay) -> Result<Imported, ImportEr
         },
         report,
     })
+}
+
+/// The generated toolkit under a hand-written one (the overlay's `curated`): the curated
+/// toolkit's fields, triggers and tools as they are, then the generated tools no curated tool
+/// covers. A curated tool covers a generated one when both call the same method on the same
+/// path template, placeholders compared by position (`/repos/{owner}/{repo}` and
+/// `/repos/{o}/{r}` are the same).
+pub fn with_curated(imported: Imported, curated: ToolkitSpec) -> Result<Imported, ImportError> {
+    let Imported {
+        toolkit: generated,
+        mut report,
+    } = imported;
+    if curated.slug != generated.slug {
+        return Err(overlay_err(
+            "curated",
+            format!(
+                "the curated toolkit's slug {:?} differs from the overlay's {:?}",
+                curated.slug, generated.slug
+            ),
+        ));
+    }
+    let covered: BTreeMap<(&'static str, String), String> = curated
+        .tools
+        .iter()
+        .filter_map(|t| {
+            let http = t.http.as_ref()?;
+            Some(((http.method.as_str(), path_shape(&http.path)), t.slug.clone()))
+        })
+        .collect();
+    let curated_slugs: HashSet<&str> = curated.tools.iter().map(|t| t.slug.as_str()).collect();
+    let mut tools = curated.tools.clone();
+    for tool in generated.tools {
+        let op_id = report
+            .imported
+            .iter()
+            .find(|(_, slug)| *slug == tool.slug)
+            .map(|(id, _)| id.clone())
+            .unwrap_or_default();
+        let cover = tool
+            .http
+            .as_ref()
+            .and_then(|http| covered.get(&(http.method.as_str(), path_shape(&http.path))));
+        if let Some(by) = cover {
+            report.imported.retain(|(_, slug)| *slug != tool.slug);
+            report.dropped.push((op_id, format!("covered by curated {by}")));
+            continue;
+        }
+        if curated_slugs.contains(tool.slug.as_str()) {
+            return Err(overlay_err(
+                &format!("operations.{op_id}.rename"),
+                format!(
+                    "the generated slug {} is a curated tool's, for another operation; rename it",
+                    tool.slug
+                ),
+            ));
+        }
+        tools.push(tool);
+    }
+    report.notes.push(format!(
+        "{} curated tools from the hand-written toolkit",
+        curated.tools.len()
+    ));
+    Ok(Imported {
+        toolkit: ToolkitSpec { tools, ..curated },
+        report,
+    })
+}
+
+/// A path template with every placeholder emptied (`/repos/{}/{}/issues`), so templates that
+/// name their placeholders differently compare equal.
+pub fn path_shape(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    let mut depth = 0usize;
+    for c in path.chars() {
+        match c {
+            '{' => {
+                if depth == 0 {
+                    out.push_str("{}");
+                }
+                depth += 1;
+            }
+            '}' => depth = depth.saturating_sub(1),
+            _ if depth == 0 => out.push(c),
+            _ => {}
+        }
+    }
+    out
 }
 
 fn overlay_err(location: &str, message: String) -> ImportError {
