@@ -144,7 +144,9 @@ impl Provider {
 
     /// With the toolkit's base URL, whose path part prefixes every tool's path.
     fn with_base_url(mut self, base_url: &str) -> Provider {
-        let after_scheme = base_url.split_once("://").map_or(base_url, |(_, rest)| rest);
+        let after_scheme = base_url
+            .split_once("://")
+            .map_or(base_url, |(_, rest)| rest);
         self.base_path = after_scheme
             .find('/')
             .map(|i| after_scheme[i..].trim_end_matches('/').to_owned())
@@ -177,10 +179,13 @@ impl Provider {
     /// may have several (`DELETE v1/{+name}` deletes a space or a message).
     fn operations(&self, doc: &Value, method: &str, path: &str) -> Vec<(Operation, Vec<String>)> {
         match self.kind {
-            Kind::OpenApi3 | Kind::OpenApi2 => {
-                self.openapi_operation(doc, method, path).into_iter().collect()
+            Kind::OpenApi3 | Kind::OpenApi2 => self
+                .openapi_operation(doc, method, path)
+                .into_iter()
+                .collect(),
+            Kind::Discovery => {
+                discovery_operations(doc, method, &format!("{}{path}", self.base_path))
             }
-            Kind::Discovery => discovery_operations(doc, method, &format!("{}{path}", self.base_path)),
         }
     }
 
@@ -549,7 +554,10 @@ fn check_against(
     // Path placeholders are matched to the description's by position.
     let mut sent: Vec<(String, Location, String)> = Vec::new();
     for (i, arg) in path_placeholders(&http.path).into_iter().enumerate() {
-        let wire = spec_placeholders.get(i).cloned().unwrap_or_else(|| arg.clone());
+        let wire = spec_placeholders
+            .get(i)
+            .cloned()
+            .unwrap_or_else(|| arg.clone());
         sent.push((wire, Location::Path, arg));
     }
     sent.extend(
@@ -959,8 +967,15 @@ fn every_generated_toolkit_matches_its_description() {
         checked.0 += 1;
         checked.1 += http_tools;
     }
-    println!("checked {} HTTP tools of {} generated toolkits", checked.1, checked.0);
-    assert!(checked.0 >= 35, "only {} toolkits with a description", checked.0);
+    println!(
+        "checked {} HTTP tools of {} generated toolkits",
+        checked.1, checked.0
+    );
+    assert!(
+        checked.0 >= 35,
+        "only {} toolkits with a description",
+        checked.0
+    );
     assert!(
         problems.is_empty(),
         "{} mismatch(es) against the provider descriptions:\n  {}",

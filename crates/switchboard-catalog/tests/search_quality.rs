@@ -21,8 +21,9 @@ const CASES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/search/cases.yaml");
 
 fn shipped_catalog() -> &'static Catalog {
     static CATALOG: OnceLock<Catalog> = OnceLock::new();
-    CATALOG
-        .get_or_init(|| Catalog::load_dir(Path::new(TOOLKITS_DIR), &LoadOptions::default()).unwrap())
+    CATALOG.get_or_init(|| {
+        Catalog::load_dir(Path::new(TOOLKITS_DIR), &LoadOptions::default()).unwrap()
+    })
 }
 
 #[test]

@@ -220,7 +220,10 @@ pub fn with_curated(imported: Imported, curated: ToolkitSpec) -> Result<Imported
         .iter()
         .filter_map(|t| {
             let http = t.http.as_ref()?;
-            Some(((http.method.as_str(), path_shape(&http.path)), t.slug.clone()))
+            Some((
+                (http.method.as_str(), path_shape(&http.path)),
+                t.slug.clone(),
+            ))
         })
         .collect();
     let curated_slugs: HashSet<&str> = curated.tools.iter().map(|t| t.slug.as_str()).collect();
@@ -238,7 +241,9 @@ pub fn with_curated(imported: Imported, curated: ToolkitSpec) -> Result<Imported
             .and_then(|http| covered.get(&(http.method.as_str(), path_shape(&http.path))));
         if let Some(by) = cover {
             report.imported.retain(|(_, slug)| *slug != tool.slug);
-            report.dropped.push((op_id, format!("covered by curated {by}")));
+            report
+                .dropped
+                .push((op_id, format!("covered by curated {by}")));
             continue;
         }
         if curated_slugs.contains(tool.slug.as_str()) {

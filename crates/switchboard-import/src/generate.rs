@@ -75,12 +75,11 @@ pub fn generate(specs: &Path, overlay_path: &Path) -> Result<Generated, ImportEr
     let curated = match &overlay.curated {
         Some(relative) => {
             let path = overlay_dir.join(relative);
-            let spec: ToolkitSpec = serde_yaml_ng::from_str(&read(&path)?).map_err(|e| {
-                ImportError::Unreadable {
+            let spec: ToolkitSpec =
+                serde_yaml_ng::from_str(&read(&path)?).map_err(|e| ImportError::Unreadable {
                     what: path.display().to_string(),
                     message: e.to_string(),
-                }
-            })?;
+                })?;
             Some(spec)
         }
         None => None,
@@ -186,8 +185,9 @@ fn check_pass_through(overlay: &Overlay) -> Result<(), ImportError> {
     if as_value(&rest) != as_value(&Overlay::default()) {
         return Err(ImportError::Overlay {
             location: "source".into(),
-            message: "without a source, an overlay only names its curated toolkit (and slug, license)"
-                .into(),
+            message:
+                "without a source, an overlay only names its curated toolkit (and slug, license)"
+                    .into(),
         });
     }
     Ok(())

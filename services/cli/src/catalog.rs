@@ -109,7 +109,9 @@ fn stale_files(
     generated: &[switchboard_import::generate::Generated],
 ) -> anyhow::Result<Vec<PathBuf>> {
     let mut stale = Vec::new();
-    for entry in std::fs::read_dir(out).with_context(|| format!("failed to list {}", out.display()))? {
+    for entry in
+        std::fs::read_dir(out).with_context(|| format!("failed to list {}", out.display()))?
+    {
         let path = entry?.path();
         let is_yaml = path.extension().is_some_and(|e| e == "yaml");
         let slug = path.file_stem().map(|s| s.to_string_lossy().into_owned());
@@ -138,7 +140,10 @@ fn run_import(args: ImportArgs) -> anyhow::Result<()> {
     };
     let curated = match (&overlay.curated, &args.overlay) {
         (Some(curated), Some(overlay_path)) => {
-            let path = overlay_path.parent().unwrap_or(Path::new(".")).join(curated);
+            let path = overlay_path
+                .parent()
+                .unwrap_or(Path::new("."))
+                .join(curated);
             let text = std::fs::read_to_string(&path)
                 .with_context(|| format!("failed to read {}", path.display()))?;
             let curated: switchboard_catalog::spec::ToolkitSpec = serde_yaml_ng::from_str(&text)

@@ -24,7 +24,16 @@ pub fn specs_dir() -> PathBuf {
 }
 
 pub fn load_toolkit(slug: &str) -> ToolkitSpec {
-    let path = Path::new(TOOLKITS_DIR).join(format!("{slug}.yaml"));
+    load_toolkit_file(&Path::new(TOOLKITS_DIR).join(format!("{slug}.yaml")))
+}
+
+/// The hand-written toolkit of `toolkits/curated/`, whose tools and auth the generated
+/// `toolkits/<slug>.yaml` holds unchanged.
+pub fn load_curated(slug: &str) -> ToolkitSpec {
+    load_toolkit_file(&Path::new(TOOLKITS_DIR).join(format!("curated/{slug}.yaml")))
+}
+
+fn load_toolkit_file(path: &Path) -> ToolkitSpec {
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|err| panic!("cannot read toolkit file {}: {err}", path.display()));
     serde_yaml_ng::from_str(&text)
@@ -49,9 +58,7 @@ pub fn provider_doc(cell: &'static OnceLock<Value>, relative: &str) -> &'static 
 
 /// A description's text as JSON, from JSON or (`.yaml`, `.yml`) YAML.
 pub fn parse_doc(path: &Path, text: &str) -> Value {
-    let yaml = path
-        .extension()
-        .is_some_and(|e| e == "yaml" || e == "yml");
+    let yaml = path.extension().is_some_and(|e| e == "yaml" || e == "yml");
     if yaml {
         serde_yaml_ng::from_str(text).unwrap_or_else(|err| {
             panic!("provider description {} is not YAML: {err}", path.display())
@@ -68,8 +75,8 @@ pub fn parse_doc(path: &Path, text: &str) -> Value {
 pub fn overlays() -> Vec<(String, Value)> {
     let dir = Path::new(TOOLKITS_DIR).join("overlays");
     let mut out = Vec::new();
-    for entry in std::fs::read_dir(&dir)
-        .unwrap_or_else(|err| panic!("cannot list {}: {err}", dir.display()))
+    for entry in
+        std::fs::read_dir(&dir).unwrap_or_else(|err| panic!("cannot list {}: {err}", dir.display()))
     {
         let path = entry.expect("an overlays dir entry").path();
         if path.extension().is_none_or(|e| e != "yaml") {
