@@ -34,7 +34,7 @@ pub fn load_curated(slug: &str) -> ToolkitSpec {
 }
 
 fn load_toolkit_file(path: &Path) -> ToolkitSpec {
-    let text = std::fs::read_to_string(&path)
+    let text = std::fs::read_to_string(path)
         .unwrap_or_else(|err| panic!("cannot read toolkit file {}: {err}", path.display()));
     serde_yaml_ng::from_str(&text)
         .unwrap_or_else(|err| panic!("toolkit file {} does not parse: {err}", path.display()))
