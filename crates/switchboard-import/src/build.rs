@@ -7,7 +7,9 @@
 //!   `rename`;
 //! - name: the summary (else the first sentence of the description, else the id's words);
 //!   description: the summary followed by the description's first paragraph, Markdown and HTML
-//!   stripped, cut at a sentence end (see [`crate::text`]);
+//!   stripped, cut at a sentence end (see [`crate::text`]); one shorter than 40 characters gets
+//!   the request and the API's name (`Lists pages. Makes the GET /v3/blogs/{blogId}/pages
+//!   request of the Blogger API.`);
 //! - arguments: path parameters (by placeholder, the path rewritten when the name needs
 //!   cleaning), then query, then header (not `Authorization`, content negotiation or the API
 //!   key's header), then the body's properties; a name taken by an earlier location gets the
@@ -51,6 +53,9 @@ use crate::ImportError;
 /// More scopes than this across the selected operations are not asked for by default; the
 /// overlay's `auth.oauth2.scopes` names them instead.
 pub const MAX_DEFAULT_SCOPES: usize = 20;
+/// Characters below which a tool description gets its API and request appended (the catalog's
+/// own test holds every shipped tool to 40).
+const SHORT_DESCRIPTION: usize = 40;
 /// Characters of a tool slug's action.
 const ACTION_MAX: usize = 64;
 /// Request headers the platform or the HTTP client sets; never arguments.
@@ -111,6 +116,11 @@ pub fn toolkit(model: &ApiModel, overlay: &Overlay) -> Result<Imported, ImportEr
             _ => None,
         })
         .collect();
+    let name = overlay
+        .name
+        .clone()
+        .or_else(|| Some(text::name(&model.title)).filter(|n| !n.is_empty()))
+        .unwrap_or_else(|| slug.clone());
     let mut tools = Vec::with_capacity(selected.len());
     let mut used_scopes: Vec<String> = Vec::new();
     for (op, tool_slug) in selected.iter().zip(slugs) {
@@ -124,6 +134,7 @@ pub fn toolkit(model: &ApiModel, overlay: &Overlay) -> Result<Imported, ImportEr
             description,
             &auth_headers,
             &overlay.ignore_params,
+            &name,
         ) {
             Ok(tool) => {
                 report.imported.push((op.id.clone(), tool_slug));
@@ -167,11 +178,6 @@ pub fn toolkit(model: &ApiModel, overlay: &Overlay) -> Result<Imported, ImportEr
             },
         });
     }
-    let name = overlay
-        .name
-        .clone()
-        .or_else(|| Some(text::name(&model.title)).filter(|n| !n.is_empty()))
-        .unwrap_or_else(|| slug.clone());
     let description = overlay
         .description
         .clone()
@@ -501,6 +507,7 @@ fn tool(
     description: Option<String>,
     auth_headers: &[String],
     ignored: &[String],
+    api: &str,
 ) -> Result<ToolSpec, String> {
     let method = match op.method.as_str() {
         "GET" => HttpMethod::Get,
@@ -618,9 +625,14 @@ fn tool(
     Ok(ToolSpec {
         slug,
         name: tool_name(op),
-        description: with_notes(
-            description.unwrap_or_else(|| tool_description(op)),
-            &op.notes,
+        description: with_context(
+            with_notes(
+                description.unwrap_or_else(|| tool_description(op)),
+                &op.notes,
+            ),
+            api,
+            method,
+            &op.path,
         ),
         tags: tags(op, method),
         version: "1.0.0".into(),
@@ -754,6 +766,20 @@ fn with_notes(description: String, notes: &[String]) -> String {
         out.push_str(note.trim());
     }
     out.trim().to_owned()
+}
+
+/// A description shorter than [`SHORT_DESCRIPTION`] ("Lists pages.") gets the API and the
+/// request it makes, so an agent choosing among thousands of tools has more to go by:
+/// "Lists pages. Makes the GET /v3/blogs/{blogId}/pages request of the Blogger API."
+fn with_context(description: String, api: &str, method: HttpMethod, path: &str) -> String {
+    if description.chars().count() >= SHORT_DESCRIPTION {
+        return description;
+    }
+    let trimmed = description.trim().trim_end_matches('.');
+    format!(
+        "{trimmed}. Makes the {} {path} request of the {api} API.",
+        method.as_str()
+    )
 }
 
 /// The summary, then the description's first paragraph unless it only repeats the summary.
