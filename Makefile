@@ -7,7 +7,7 @@ export CARGO_TERM_COLOR ?= never
 # The NATS and Redis that scripts/ensure-services.sh found or started.
 WITH_SERVICES = ./scripts/with-services.sh
 
-.PHONY: run run-release test test-specs bench lint fmt deps services stop build clean-local
+.PHONY: run run-release test test-specs catalog bench lint fmt deps services stop build clean-local
 
 ## run: build (the dev profile: quick to build, shared with `make test`) and run the whole
 ## platform in one process; `make run-release` runs the release build (`make bench`'s)
@@ -27,6 +27,15 @@ test: services
 test-specs:
 	$(CARGO) test -p switchboard-catalog --features provider-specs \
 		--test provider_specs --test trigger_specs --test oauth2_specs
+	$(CARGO) test -p switchboard-import --features provider-specs \
+		--test catalog_drift --test provider_specs --test discovery_specs
+
+## catalog: regenerate toolkits/*.yaml from the providers' descriptions ($PROVIDER_SPECS, default
+## ../shared/provider-specs), toolkits/overlays/ and toolkits/curated/ (commit the result)
+PROVIDER_SPECS ?= ../shared/provider-specs
+catalog:
+	$(CARGO) run -p switchboard-cli --bin switchboard -- catalog generate \
+		--specs $(PROVIDER_SPECS) --overlays toolkits/overlays --out toolkits
 
 ## bench: sessions and end-to-end ExecuteTool throughput/latency (vs a direct HTTP call), peak memory
 bench: services

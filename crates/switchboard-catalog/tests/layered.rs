@@ -9,8 +9,11 @@ use switchboard_catalog::{Catalog, CatalogError, LoadOptions};
 
 const TOOLKITS_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../toolkits");
 
+/// The hand-written toolkits: layering does not depend on the base's size, and ranking over the
+/// whole generated catalog is `search_quality.rs`'s.
 fn base() -> Arc<Catalog> {
-    Arc::new(Catalog::load_dir(Path::new(TOOLKITS_DIR), &LoadOptions::default()).unwrap())
+    let dir = Path::new(TOOLKITS_DIR).join("curated");
+    Arc::new(Catalog::load_dir(&dir, &LoadOptions::default()).unwrap())
 }
 
 const INVENTORY: &str = r#"

@@ -7,7 +7,9 @@
 //!   `rename`;
 //! - name: the summary (else the first sentence of the description, else the id's words);
 //!   description: the summary followed by the description's first paragraph, Markdown and HTML
-//!   stripped, cut at a sentence end (see [`crate::text`]);
+//!   stripped, cut at a sentence end (see [`crate::text`]); one shorter than 40 characters gets
+//!   the request and the API's name (`Lists pages. Makes the GET /v3/blogs/{blogId}/pages
+//!   request of the Blogger API.`);
 //! - arguments: path parameters (by placeholder, the path rewritten when the name needs
 //!   cleaning), then query, then header (not `Authorization`, content negotiation or the API
 //!   key's header), then the body's properties; a name taken by an earlier location gets the
@@ -25,6 +27,10 @@
 //!   for, when there are at most [`MAX_DEFAULT_SCOPES`]), API key in a header → `API_KEY` with
 //!   its placement (`Authorization` gets the prefix `Bearer `), bearer → `BEARER_TOKEN`, basic
 //!   → `BASIC`, none → `NO_AUTH`; the overlay's `auth` fields replace these.
+//!
+//! With a curated toolkit ([`with_curated`]): the curated file's toolkit-level fields and tools
+//! win, and generated tools whose method and path template a curated tool already has are left
+//! out (reported as dropped, "covered by" the curated tool).
 //!
 //! An operation that cannot become a valid tool (a `GET` with a body, a schema the validator
 //! refuses) is skipped with its reason in the report; a toolkit without tools is an error.
@@ -47,6 +53,9 @@ use crate::ImportError;
 /// More scopes than this across the selected operations are not asked for by default; the
 /// overlay's `auth.oauth2.scopes` names them instead.
 pub const MAX_DEFAULT_SCOPES: usize = 20;
+/// Characters below which a tool description gets its API and request appended (the catalog's
+/// own test holds every shipped tool to 40).
+const SHORT_DESCRIPTION: usize = 40;
 /// Characters of a tool slug's action.
 const ACTION_MAX: usize = 64;
 /// Request headers the platform or the HTTP client sets; never arguments.
@@ -107,6 +116,11 @@ pub fn toolkit(model: &ApiModel, overlay: &Overlay) -> Result<Imported, ImportEr
             _ => None,
         })
         .collect();
+    let name = overlay
+        .name
+        .clone()
+        .or_else(|| Some(text::name(&model.title)).filter(|n| !n.is_empty()))
+        .unwrap_or_else(|| slug.clone());
     let mut tools = Vec::with_capacity(selected.len());
     let mut used_scopes: Vec<String> = Vec::new();
     for (op, tool_slug) in selected.iter().zip(slugs) {
@@ -120,6 +134,7 @@ pub fn toolkit(model: &ApiModel, overlay: &Overlay) -> Result<Imported, ImportEr
             description,
             &auth_headers,
             &overlay.ignore_params,
+            &name,
         ) {
             Ok(tool) => {
                 report.imported.push((op.id.clone(), tool_slug));
@@ -163,11 +178,6 @@ pub fn toolkit(model: &ApiModel, overlay: &Overlay) -> Result<Imported, ImportEr
             },
         });
     }
-    let name = overlay
-        .name
-        .clone()
-        .or_else(|| Some(text::name(&model.title)).filter(|n| !n.is_empty()))
-        .unwrap_or_else(|| slug.clone());
     let description = overlay
         .description
         .clone()
@@ -190,6 +200,98 @@ pub fn toolkit(model: &ApiModel, overlay: &Overlay) -> Result<Imported, ImportEr
         },
         report,
     })
+}
+
+/// The generated toolkit under a hand-written one (the overlay's `curated`): the curated
+/// toolkit's fields, triggers and tools as they are, then the generated tools no curated tool
+/// covers. A curated tool covers a generated one when both call the same method on the same
+/// path template, placeholders compared by position (`/repos/{owner}/{repo}` and
+/// `/repos/{o}/{r}` are the same).
+pub fn with_curated(imported: Imported, curated: ToolkitSpec) -> Result<Imported, ImportError> {
+    let Imported {
+        toolkit: generated,
+        mut report,
+    } = imported;
+    if curated.slug != generated.slug {
+        return Err(overlay_err(
+            "curated",
+            format!(
+                "the curated toolkit's slug {:?} differs from the overlay's {:?}",
+                curated.slug, generated.slug
+            ),
+        ));
+    }
+    let covered: BTreeMap<(&'static str, String), String> = curated
+        .tools
+        .iter()
+        .filter_map(|t| {
+            let http = t.http.as_ref()?;
+            Some((
+                (http.method.as_str(), path_shape(&http.path)),
+                t.slug.clone(),
+            ))
+        })
+        .collect();
+    let curated_slugs: HashSet<&str> = curated.tools.iter().map(|t| t.slug.as_str()).collect();
+    let mut tools = curated.tools.clone();
+    for tool in generated.tools {
+        let op_id = report
+            .imported
+            .iter()
+            .find(|(_, slug)| *slug == tool.slug)
+            .map(|(id, _)| id.clone())
+            .unwrap_or_default();
+        let cover = tool
+            .http
+            .as_ref()
+            .and_then(|http| covered.get(&(http.method.as_str(), path_shape(&http.path))));
+        if let Some(by) = cover {
+            report.imported.retain(|(_, slug)| *slug != tool.slug);
+            report
+                .dropped
+                .push((op_id, format!("covered by curated {by}")));
+            continue;
+        }
+        if curated_slugs.contains(tool.slug.as_str()) {
+            return Err(overlay_err(
+                &format!("operations.{op_id}.rename"),
+                format!(
+                    "the generated slug {} is a curated tool's, for another operation; rename it",
+                    tool.slug
+                ),
+            ));
+        }
+        tools.push(tool);
+    }
+    report.notes.push(format!(
+        "{} curated tools from the hand-written toolkit",
+        curated.tools.len()
+    ));
+    Ok(Imported {
+        toolkit: ToolkitSpec { tools, ..curated },
+        report,
+    })
+}
+
+/// A path template with every placeholder emptied (`/repos/{}/{}/issues`), so templates that
+/// name their placeholders differently compare equal.
+pub fn path_shape(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    let mut depth = 0usize;
+    for c in path.chars() {
+        match c {
+            '{' => {
+                if depth == 0 {
+                    out.push_str("{}");
+                }
+                depth += 1;
+            }
+            '}' => depth = depth.saturating_sub(1),
+            _ if depth == 0 => out.push(c),
+            _ => {}
+        }
+    }
+    out
 }
 
 fn overlay_err(location: &str, message: String) -> ImportError {
@@ -405,6 +507,7 @@ fn tool(
     description: Option<String>,
     auth_headers: &[String],
     ignored: &[String],
+    api: &str,
 ) -> Result<ToolSpec, String> {
     let method = match op.method.as_str() {
         "GET" => HttpMethod::Get,
@@ -522,9 +625,14 @@ fn tool(
     Ok(ToolSpec {
         slug,
         name: tool_name(op),
-        description: with_notes(
-            description.unwrap_or_else(|| tool_description(op)),
-            &op.notes,
+        description: with_context(
+            with_notes(
+                description.unwrap_or_else(|| tool_description(op)),
+                &op.notes,
+            ),
+            api,
+            method,
+            &op.path,
         ),
         tags: tags(op, method),
         version: "1.0.0".into(),
@@ -658,6 +766,20 @@ fn with_notes(description: String, notes: &[String]) -> String {
         out.push_str(note.trim());
     }
     out.trim().to_owned()
+}
+
+/// A description shorter than [`SHORT_DESCRIPTION`] ("Lists pages.") gets the API and the
+/// request it makes, so an agent choosing among thousands of tools has more to go by:
+/// "Lists pages. Makes the GET /v3/blogs/{blogId}/pages request of the Blogger API."
+fn with_context(description: String, api: &str, method: HttpMethod, path: &str) -> String {
+    if description.chars().count() >= SHORT_DESCRIPTION {
+        return description;
+    }
+    let trimmed = description.trim().trim_end_matches('.');
+    format!(
+        "{trimmed}. Makes the {} {path} request of the {api} API.",
+        method.as_str()
+    )
 }
 
 /// The summary, then the description's first paragraph unless it only repeats the summary.

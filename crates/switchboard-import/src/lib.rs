@@ -10,11 +10,14 @@
 //!
 //! The back end ([`build`]) turns a model and a hand-written [`overlay`] into a toolkit file of
 //! the catalog's format (`switchboard_catalog::spec::ToolkitSpec`) and a [`report`] of what was
-//! skipped and why. `switchboard catalog import` is the command over this crate.
+//! skipped and why; [`generate`] runs every overlay of a directory (`make catalog`).
+//! `switchboard catalog import` and `switchboard catalog generate` are the commands over this
+//! crate.
 
 pub mod build;
 pub mod discovery;
 pub mod error;
+pub mod generate;
 pub mod graphql;
 pub mod ir;
 pub mod naming;

@@ -13,8 +13,11 @@
 //!    (`issues/create` → `CREATE_ISSUE`, `issues/list-for-repo` → `LIST_ISSUES_FOR_REPO`,
 //!    `issues/create-comment` → `CREATE_ISSUE_COMMENT`, `repos/get` → `GET_REPO`).
 //!    Other ids keep their order (`chat.postMessage` → `CHAT_POST_MESSAGE`).
-//! 3. A leading word equal to the toolkit slug is dropped (`gmail.users.messages.list` in
-//!    toolkit `gmail` → `USERS_MESSAGES_LIST`).
+//! 3. A leading word equal to the toolkit slug, or of four letters or more ending it, is
+//!    dropped (`gmail.users.messages.list` in toolkit `gmail` → `USERS_MESSAGES_LIST`,
+//!    `calendar.events.list` in `googlecalendar` → `EVENTS_LIST`); a word repeated right after
+//!    itself is said once (`people.people.get` → `PEOPLE_GET`, `copilot/copilot-metrics` →
+//!    `COPILOT_METRICS`).
 //! 4. Words are upper-cased ASCII letters and digits joined by `_`, at most 64 characters of
 //!    whole words.
 //! 5. A slug already taken gets `_2`, `_3`… in the description's order, so the same
@@ -35,9 +38,15 @@ pub fn action_words(id: &str, toolkit: &str) -> Vec<String> {
         }
         _ => split_words(id),
     };
-    if words.len() > 1 && words.first().is_some_and(|w| w == toolkit) {
+    // The API's own name leads many ids (`calendar.events.list` in toolkit `googlecalendar`).
+    if words.len() > 1
+        && words
+            .first()
+            .is_some_and(|w| w == toolkit || (w.len() >= 4 && toolkit.ends_with(w.as_str())))
+    {
         words.remove(0);
     }
+    words.dedup();
     words
 }
 

@@ -24,8 +24,17 @@ pub fn specs_dir() -> PathBuf {
 }
 
 pub fn load_toolkit(slug: &str) -> ToolkitSpec {
-    let path = Path::new(TOOLKITS_DIR).join(format!("{slug}.yaml"));
-    let text = std::fs::read_to_string(&path)
+    load_toolkit_file(&Path::new(TOOLKITS_DIR).join(format!("{slug}.yaml")))
+}
+
+/// The hand-written toolkit of `toolkits/curated/`, whose tools and auth the generated
+/// `toolkits/<slug>.yaml` holds unchanged.
+pub fn load_curated(slug: &str) -> ToolkitSpec {
+    load_toolkit_file(&Path::new(TOOLKITS_DIR).join(format!("curated/{slug}.yaml")))
+}
+
+fn load_toolkit_file(path: &Path) -> ToolkitSpec {
+    let text = std::fs::read_to_string(path)
         .unwrap_or_else(|err| panic!("cannot read toolkit file {}: {err}", path.display()));
     serde_yaml_ng::from_str(&text)
         .unwrap_or_else(|err| panic!("toolkit file {} does not parse: {err}", path.display()))
@@ -43,8 +52,46 @@ pub fn provider_doc(cell: &'static OnceLock<Value>, relative: &str) -> &'static 
                 path.display()
             )
         });
-        serde_json::from_str(&text).unwrap_or_else(|err| {
+        parse_doc(&path, &text)
+    })
+}
+
+/// A description's text as JSON, from JSON or (`.yaml`, `.yml`) YAML.
+pub fn parse_doc(path: &Path, text: &str) -> Value {
+    let yaml = path.extension().is_some_and(|e| e == "yaml" || e == "yml");
+    if yaml {
+        serde_yaml_ng::from_str(text).unwrap_or_else(|err| {
+            panic!("provider description {} is not YAML: {err}", path.display())
+        })
+    } else {
+        serde_json::from_str(text).unwrap_or_else(|err| {
             panic!("provider description {} is not JSON: {err}", path.display())
         })
-    })
+    }
+}
+
+/// The overlays of the generated catalog (`toolkits/overlays/*.yaml`), as YAML values, with
+/// their file stems (the toolkit slugs).
+pub fn overlays() -> Vec<(String, Value)> {
+    let dir = Path::new(TOOLKITS_DIR).join("overlays");
+    let mut out = Vec::new();
+    for entry in
+        std::fs::read_dir(&dir).unwrap_or_else(|err| panic!("cannot list {}: {err}", dir.display()))
+    {
+        let path = entry.expect("an overlays dir entry").path();
+        if path.extension().is_none_or(|e| e != "yaml") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).expect("a readable overlay");
+        let value: Value = serde_yaml_ng::from_str(&text)
+            .unwrap_or_else(|err| panic!("{} does not parse: {err}", path.display()));
+        let stem = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or_default()
+            .to_owned();
+        out.push((stem, value));
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
 }
