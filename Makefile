@@ -24,18 +24,19 @@ test: services
 
 ## test-specs: the catalog checked against the providers' own API descriptions in
 ## ../shared/provider-specs (or $PROVIDER_SPECS), which live outside the repository
-test-specs:
+test-specs: catalog
 	$(CARGO) test -p switchboard-catalog --features provider-specs \
-		--test provider_specs --test trigger_specs --test oauth2_specs
+		--test provider_specs --test trigger_specs --test oauth2_specs --test full_catalog
 	$(CARGO) test -p switchboard-import --features provider-specs \
 		--test catalog_drift --test provider_specs --test discovery_specs
 
-## catalog: regenerate toolkits/*.yaml from the providers' descriptions ($PROVIDER_SPECS, default
-## ../shared/provider-specs), toolkits/overlays/ and toolkits/curated/ (commit the result)
+## catalog: generate the full catalog into toolkits/generated/ from the providers' descriptions
+## ($PROVIDER_SPECS, default ../shared/provider-specs), toolkits/overlays/ and the hand-written
+## toolkits/*.yaml; serve it with `--set catalog.dir=toolkits/generated`
 PROVIDER_SPECS ?= ../shared/provider-specs
 catalog:
 	$(CARGO) run -p switchboard-cli --bin switchboard -- catalog generate \
-		--specs $(PROVIDER_SPECS) --overlays toolkits/overlays --out toolkits
+		--specs $(PROVIDER_SPECS) --overlays toolkits/overlays --out toolkits/generated
 
 ## bench: sessions and end-to-end ExecuteTool throughput/latency (vs a direct HTTP call), peak memory
 bench: services

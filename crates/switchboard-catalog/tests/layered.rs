@@ -12,8 +12,8 @@ const TOOLKITS_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../toolkits"
 /// The hand-written toolkits: layering does not depend on the base's size, and ranking over the
 /// whole generated catalog is `search_quality.rs`'s.
 fn base() -> Arc<Catalog> {
-    let dir = Path::new(TOOLKITS_DIR).join("curated");
-    Arc::new(Catalog::load_dir(&dir, &LoadOptions::default()).unwrap())
+    let dir = Path::new(TOOLKITS_DIR);
+    Arc::new(Catalog::load_dir(dir, &LoadOptions::default()).unwrap())
 }
 
 const INVENTORY: &str = r#"

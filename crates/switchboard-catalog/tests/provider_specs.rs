@@ -832,8 +832,8 @@ fn schema_keyword_problems(schema: &Value, at: &str, problems: &mut Vec<String>)
 fn every_toolkit_file_parses_and_is_consistent() {
     let mut problems = Vec::new();
     let mut slugs = BTreeSet::new();
-    let generated = std::path::PathBuf::from(TOOLKITS_DIR);
-    let curated = generated.join("curated");
+    let curated = std::path::PathBuf::from(TOOLKITS_DIR);
+    let generated = curated.join("generated");
     let mut files = Vec::new();
     for dir in [&generated, &curated] {
         let entries = std::fs::read_dir(dir)

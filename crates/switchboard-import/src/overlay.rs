@@ -8,7 +8,7 @@
 //! |---|---|
 //! | `source` | the description's file, relative to the provider-specs directory (`github/rest-openapi.json`); read by `switchboard catalog generate` ([`crate::generate`]), which imports every overlay's source. No `source` but `curated`: the toolkit is the curated file as it is (a pass-through, for a provider without a published description) |
 //! | `license` | the description's license and origin, one line, for the generated file's header comment |
-//! | `curated` | a hand-written toolkit file, relative to the overlay (`../curated/github.yaml`): the generated toolkit takes its toolkit-level fields (name, description, logo, categories, base URL, auth with its OAuth 2.0 block, headers, response, triggers) and its tools verbatim, first, and leaves out every generated operation a curated tool already covers (same method and path template, placeholders compared by position); a generated tool whose slug a curated tool holds is an error (rename it) |
+//! | `curated` | a hand-written toolkit file, relative to the overlay (`../github.yaml`): the generated toolkit takes its toolkit-level fields (name, description, logo, categories, base URL, auth with its OAuth 2.0 block, headers, response, triggers) and its tools verbatim, first, and leaves out every generated operation a curated tool already covers (same method and path template, placeholders compared by position); a generated tool whose slug a curated tool holds is an error (rename it) |
 //! | `slug` | toolkit slug (lowercase, `[a-z][a-z0-9_]*`); default: from the API's title |
 //! | `name`, `description`, `logo`, `categories` | the toolkit's; default: title and description of the API |
 //! | `base_url` | replaces the description's server (needed when it has none, or a relative one) |

@@ -220,7 +220,11 @@ fn openapi_3_store_resolves_refs_nullable_collisions_and_bodies() {
     assert_eq!(get.input_schema["required"], json!(["order_id"]));
     // No summary: the description's first sentence names it.
     assert_eq!(get.name, "Returns one order");
-    assert_eq!(get.description, "Returns one order.");
+    // A description this short also names the request it makes.
+    assert_eq!(
+        get.description,
+        "Returns one order. Makes the GET /orders/{order-id} request of the Store API."
+    );
     // A `+json` response is JSON.
     assert_eq!(get.output_schema["required"], json!(["id"]));
 
@@ -372,7 +376,7 @@ operations:
     assert_eq!(oauth2.identity.as_ref().unwrap().path, "/auth.test");
     assert_eq!(
         tool(&toolkit, "CHAT_SEND_MESSAGE").description,
-        "Posts a message as the user."
+        "Posts a message as the user. Makes the POST /chat.postMessage request of the Chat Co API."
     );
     assert_eq!(
         report.renamed,

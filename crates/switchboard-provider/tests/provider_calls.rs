@@ -21,7 +21,7 @@ use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
 /// The hand-written toolkits, which the shipped catalog holds unchanged (and loads fast).
-const TOOLKITS_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../toolkits/curated");
+const TOOLKITS_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../toolkits");
 const GITHUB_TOKEN: &str = "ghp_SECRETgithubtoken0123456789";
 const SLACK_TOKEN: &str = "xoxb-SECRET-slack-token-42";
 const GOOGLE_TOKEN: &str = "ya29.SECRET-google-access-token";

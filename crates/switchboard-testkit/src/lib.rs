@@ -107,13 +107,13 @@ pub async fn run_gateway_on_clock(
     switchboard_gateway::run(platform, listeners, shutdown).await
 }
 
-/// The catalog the kit's stacks load: the hand-written toolkits of `toolkits/curated/` (github,
+/// The catalog the kit's stacks load: the hand-written toolkits of `toolkits/` (github,
 /// gmail, slack, linear, notion with their triggers and OAuth blocks), whose tools the shipped
 /// catalog holds unchanged. The full generated catalog (`toolkits/*.yaml`, 40 toolkits and
 /// ~4,600 tools) takes seconds to load in a debug build, too long for the ~150 stacks of a test
 /// run; `switchboard-catalog`'s `full_catalog` test loads and searches it.
 pub fn toolkits_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../toolkits/curated")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../toolkits")
 }
 
 /// A config for a private stack: port 0, unique prefixes, the workspace catalog.
@@ -496,7 +496,7 @@ pub fn assert_refused(
 #[cfg(test)]
 mod tests {
     /// The kit's stacks load the workspace's curated catalog: `test_config` points at
-    /// `toolkits/curated/` wherever this crate sits in the workspace.
+    /// `toolkits/` wherever this crate sits in the workspace.
     #[test]
     fn test_config_points_at_the_workspace_toolkits() {
         let dir = super::test_config().catalog.dir;

@@ -34,7 +34,7 @@ struct GenerateArgs {
     #[arg(long, default_value = "toolkits/overlays")]
     overlays: PathBuf,
     /// Where the toolkit files go.
-    #[arg(long, default_value = "toolkits")]
+    #[arg(long, default_value = "toolkits/generated")]
     out: PathBuf,
     /// Write nothing; fail when a file would change (the drift check).
     #[arg(long)]
@@ -66,6 +66,8 @@ pub fn run(args: CatalogArgs) -> anyhow::Result<()> {
 
 fn run_generate(args: GenerateArgs) -> anyhow::Result<()> {
     let generated = generate_all(&args.specs, &args.overlays)?;
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("failed to create {}", args.out.display()))?;
     let mut changed: Vec<String> = Vec::new();
     let mut tools = 0;
     for g in &generated {

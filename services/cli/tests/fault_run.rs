@@ -219,7 +219,7 @@ async fn two_gateways_three_workers_two_triggers_survive_kill_9_of_one_each_and_
         "nats": {"url": clusters.env["SWITCHBOARD_TEST_NATS_URL"], "replicas": 3,
                  "stream_prefix": format!("SBF_{}", unique.to_uppercase()), "subject_prefix": format!("sbf{unique}")},
         "redis": {"url": clusters.env["SWITCHBOARD_TEST_REDIS_URL"], "cluster": true, "key_prefix": format!("sbf-{unique}")},
-        "catalog": {"dir": repo_root().join("toolkits/curated"), "base_urls": {"github": github.uri()}},
+        "catalog": {"dir": repo_root().join("toolkits"), "base_urls": {"github": github.uri()}},
         "crypto": {"keys": {"k1": switchboard_crypto::generate_key()}, "current_key": "k1"},
         "worker": {"ack_wait_secs": 4, "concurrency": 16},
         "triggers": {"public_url": format!("http://127.0.0.1:{t1_port}"), "poll_lease_secs": 3},

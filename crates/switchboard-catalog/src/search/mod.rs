@@ -381,7 +381,7 @@ mod tests {
     fn catalog() -> Catalog {
         // The hand-written toolkits: quick to load in a debug build; tests/search_quality.rs
         // and tests/full_catalog.rs search the whole generated catalog.
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../toolkits/curated");
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../toolkits");
         Catalog::load_dir(&dir, &LoadOptions::default()).unwrap()
     }
 

@@ -27,10 +27,10 @@ pub fn load_toolkit(slug: &str) -> ToolkitSpec {
     load_toolkit_file(&Path::new(TOOLKITS_DIR).join(format!("{slug}.yaml")))
 }
 
-/// The hand-written toolkit of `toolkits/curated/`, whose tools and auth the generated
+/// The hand-written toolkit of `toolkits/`, whose tools and auth the generated
 /// `toolkits/<slug>.yaml` holds unchanged.
 pub fn load_curated(slug: &str) -> ToolkitSpec {
-    load_toolkit_file(&Path::new(TOOLKITS_DIR).join(format!("curated/{slug}.yaml")))
+    load_toolkit_file(&Path::new(TOOLKITS_DIR).join(format!("{slug}.yaml")))
 }
 
 fn load_toolkit_file(path: &Path) -> ToolkitSpec {

@@ -44,7 +44,7 @@ impl Prefixes {
     /// `cmd` (switchboard, or a wrapper that runs it) with a clean environment, this test's
     /// prefixes and free ports, and no NATS or Redis address.
     pub fn command_without_servers(&self, mut cmd: Command, data_dir: &Path) -> Command {
-        let toolkits = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../toolkits/curated");
+        let toolkits = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../toolkits");
         cmd.env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("SWITCHBOARD_GATEWAY__GRPC_ADDR", "127.0.0.1:0")
