@@ -23,12 +23,13 @@ pub fn specs_dir() -> PathBuf {
         })
 }
 
+/// A generated toolkit (`toolkits/generated/`, which `make catalog` writes before these checks).
 pub fn load_toolkit(slug: &str) -> ToolkitSpec {
-    load_toolkit_file(&Path::new(TOOLKITS_DIR).join(format!("{slug}.yaml")))
+    load_toolkit_file(&Path::new(TOOLKITS_DIR).join(format!("generated/{slug}.yaml")))
 }
 
 /// The hand-written toolkit of `toolkits/`, whose tools and auth the generated
-/// `toolkits/<slug>.yaml` holds unchanged.
+/// `toolkits/generated/<slug>.yaml` holds unchanged.
 pub fn load_curated(slug: &str) -> ToolkitSpec {
     load_toolkit_file(&Path::new(TOOLKITS_DIR).join(format!("{slug}.yaml")))
 }
