@@ -23,12 +23,14 @@ test: services
 	$(WITH_SERVICES) ./scripts/test.sh
 
 ## test-specs: the catalog checked against the providers' own API descriptions in
-## ../shared/provider-specs (or $PROVIDER_SPECS), which live outside the repository
-test-specs: catalog
+## ../shared/provider-specs (or $PROVIDER_SPECS), which live outside the repository; with the
+## generated catalog: a sample of its tools from 12 toolkits run through the platform
+test-specs: services catalog
 	$(CARGO) test -p switchboard-catalog --features provider-specs \
 		--test provider_specs --test trigger_specs --test oauth2_specs --test full_catalog
 	$(CARGO) test -p switchboard-import --features provider-specs \
 		--test catalog_drift --test provider_specs --test discovery_specs
+	$(WITH_SERVICES) $(CARGO) test -p switchboard-tests --features provider-specs --test generated_tools
 
 ## catalog: generate the full catalog into toolkits/generated/ from the providers' descriptions
 ## ($PROVIDER_SPECS, default ../shared/provider-specs), toolkits/overlays/ and the hand-written
