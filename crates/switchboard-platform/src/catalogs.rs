@@ -82,44 +82,38 @@ impl Catalogs {
 
     /// The catalog `project` sees now.
     pub async fn for_project(&self, project: &str) -> Result<Arc<Catalog>, Error> {
-        let cached = {
-            let views = self.views.lock().unwrap_or_else(PoisonError::into_inner);
-            views
-                .get(project)
-                .map(|v| (v.version, Arc::clone(&v.catalog), v.checked.elapsed()))
-        };
-        if let Some((version, catalog, age)) = &cached {
-            if *age < self.recheck {
-                return Ok(Arc::clone(catalog));
-            }
-            if self.store.custom_toolkits_version(project).await? == *version {
-                self.keep(project, *version, Arc::clone(catalog));
-                return Ok(Arc::clone(catalog));
-            }
-        }
-        let stored = self.store.custom_toolkits(project).await?;
-        let catalog = self.build(project, &stored.records);
-        self.keep(project, stored.version, Arc::clone(&catalog));
-        Ok(catalog)
+        self.view(project, self.recheck).await
     }
 
     /// The project's view, checked against the stored version first (one `GET`): for a
     /// lookup that missed in a cached view, which may be the moment between a change and its
     /// announcement reaching this replica.
     pub async fn fresh_for_project(&self, project: &str) -> Result<Arc<Catalog>, Error> {
+        self.view(project, Duration::ZERO).await
+    }
+
+    /// The cached view when younger than `max_age`, else the cached view once the stored
+    /// version confirms it (one `GET`), else a view built from the store.
+    async fn view(&self, project: &str, max_age: Duration) -> Result<Arc<Catalog>, Error> {
         let cached = {
             let views = self.views.lock().unwrap_or_else(PoisonError::into_inner);
             views
                 .get(project)
-                .map(|v| (v.version, Arc::clone(&v.catalog)))
+                .map(|v| (v.version, Arc::clone(&v.catalog), v.checked.elapsed()))
         };
-        if let Some((version, catalog)) = cached {
-            if self.store.custom_toolkits_version(project).await? == version {
+        if let Some((version, catalog, age)) = cached {
+            if age < max_age {
                 return Ok(catalog);
             }
-            self.forget(project);
+            if self.store.custom_toolkits_version(project).await? == version {
+                self.keep(project, version, Arc::clone(&catalog));
+                return Ok(catalog);
+            }
         }
-        self.for_project(project).await
+        let stored = self.store.custom_toolkits(project).await?;
+        let catalog = self.build(project, &stored.records);
+        self.keep(project, stored.version, Arc::clone(&catalog));
+        Ok(catalog)
     }
 
     /// Drops `project`'s view: the next request reads the store.

@@ -150,14 +150,20 @@ async fn put(
         )
     })?;
     let spec = imported.toolkit;
-    check_tools(state, &spec).await?;
+    // A base URL the request gave was checked already (before the import).
+    check_tools(state, &spec, source.base_url.is_empty()).await?;
     // Checked with the project's other toolkits over the built-in catalog, as every replica
     // will build it.
     let stored = state.store.custom_toolkits(project).await?;
+    let now = now_ms();
+    let mut create_ms = now;
     let mut specs: Vec<ToolkitSpec> = Vec::with_capacity(stored.records.len() + 1);
     for (slug, bytes) in &stored.records {
-        if slug != put.slug {
-            specs.push(CustomToolkitRecord::decode(bytes)?.spec);
+        let record = CustomToolkitRecord::decode(bytes)?;
+        if slug == put.slug {
+            create_ms = record.create_ms;
+        } else {
+            specs.push(record.spec);
         }
     }
     specs.push(spec.clone());
@@ -172,11 +178,6 @@ async fn put(
         .toolkit(put.slug)
         .map(|t| t.proto.clone())
         .ok_or_else(|| Error::Internal("the imported toolkit is not in its own catalog".into()))?;
-    let now = now_ms();
-    let create_ms = match stored.records.get(put.slug) {
-        Some(bytes) => CustomToolkitRecord::decode(bytes)?.create_ms,
-        None => now,
-    };
     let skipped: Vec<(String, String)> = imported
         .report
         .skipped
@@ -323,13 +324,19 @@ async fn overlay(
 /// A custom toolkit calls the network its description names: a base URL the description
 /// chose (no `base_url` given) is checked like one the request gave; and OAuth 2.0 needs
 /// endpoints the project cannot set here.
-async fn check_tools(state: &AppState, spec: &ToolkitSpec) -> Result<(), Error> {
-    let policy = egress::Policy {
-        allow_private: state.config.catalog.allow_private_base_urls,
-    };
-    egress::check(&spec.base_url, policy)
-        .await
-        .map_err(|e| Error::invalid(reason::URL_NOT_ALLOWED, "source.base_url", e.0))?;
+async fn check_tools(
+    state: &AppState,
+    spec: &ToolkitSpec,
+    check_base_url: bool,
+) -> Result<(), Error> {
+    if check_base_url {
+        let policy = egress::Policy {
+            allow_private: state.config.catalog.allow_private_base_urls,
+        };
+        egress::check(&spec.base_url, policy)
+            .await
+            .map_err(|e| Error::invalid(reason::URL_NOT_ALLOWED, "source.base_url", e.0))?;
+    }
     if spec.auth.schemes.contains(&AuthScheme::Oauth2) {
         return Err(Error::invalid(
             reason::UNSUPPORTED_SCHEME,
