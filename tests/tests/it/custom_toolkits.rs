@@ -297,6 +297,29 @@ async fn a_custom_toolkit_runs_on_every_replica_for_its_project_only_until_delet
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::NotFound);
+    let status = second
+        .catalog(Some(&other.api_key))
+        .update_toolkit(UpdateToolkitRequest {
+            slug: "acme_inventory".into(),
+            name: "Taken over".into(),
+            description: "Another project's replacement.".into(),
+            source: Some(source(&provider.uri())),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::NotFound);
+    // ... and the owner's toolkit is untouched by either.
+    let mine = first
+        .catalog(Some(&project.api_key))
+        .get_toolkit(GetToolkitRequest {
+            slug: "acme_inventory".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .toolkit
+        .unwrap();
+    assert_eq!((mine.name.as_str(), mine.tool_count), ("Acme Inventory", 2));
 
     // Another user of the project has no account: the call is refused, never run with ada's.
     let bob = create_session(
